@@ -1,0 +1,246 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Decision is the answer to a check, with the step that decided it.
+type Decision struct {
+	Allowed bool
+	Perm    string
+	Project int64 // 0 for a global check
+	Reason  Reason
+	// Backend names the backend that allowed or vetoed; empty when the
+	// engine decided before the chain (anonymous, inactive, superuser) or
+	// every backend abstained.
+	Backend string
+}
+
+// Anonymous is the user id of a caller without credentials.
+const Anonymous int64 = 0
+
+// Engine makes decisions and changes grants. It is safe for concurrent use.
+type Engine struct {
+	store    Store
+	registry *Registry
+	backends []Backend
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithBackends sets the decision chain, in order. The default chain is the
+// built-in backend alone; include BuiltinBackend() to keep SPEC §1's grants.
+func WithBackends(backends ...Backend) Option {
+	return func(e *Engine) { e.backends = backends }
+}
+
+// NewEngine returns an engine over store.
+func NewEngine(store Store, opts ...Option) *Engine {
+	e := &Engine{store: store, registry: NewRegistry(store), backends: []Backend{BuiltinBackend()}}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Registry returns the engine's permission registry.
+func (e *Engine) Registry() *Registry { return e.registry }
+
+// CheckRequest is one question of CheckMany: Perm in Project, or globally
+// when Project is 0.
+type CheckRequest struct {
+	Perm    string
+	Project int64
+}
+
+// HasPerm decides whether user holds perm globally (SPEC §1 steps 1–3,
+// Django's has_perm without an object).
+func (e *Engine) HasPerm(ctx context.Context, user int64, perm string) (Decision, error) {
+	ds, err := e.CheckMany(ctx, user, []CheckRequest{{Perm: perm}})
+	if err != nil {
+		return Decision{Perm: perm, Reason: reasonForError(err)}, err
+	}
+	return ds[0], nil
+}
+
+// HasProjectPerm decides whether user holds perm in project (SPEC §1).
+func (e *Engine) HasProjectPerm(ctx context.Context, user int64, perm string, project int64) (Decision, error) {
+	if project <= 0 {
+		return Decision{Perm: perm, Project: project, Reason: ReasonNoGrant}, &NotFoundError{Kind: "project", ID: project}
+	}
+	ds, err := e.CheckMany(ctx, user, []CheckRequest{{Perm: perm, Project: project}})
+	if err != nil {
+		return Decision{Perm: perm, Project: project, Reason: reasonForError(err)}, err
+	}
+	return ds[0], nil
+}
+
+// CheckMany answers several checks for one user with at most one statement,
+// whatever the number of projects. A malformed or unknown permission, or a
+// project or user that does not exist, fails the whole batch with an error
+// that names the offending request's index.
+func (e *Engine) CheckMany(ctx context.Context, user int64, reqs []CheckRequest) ([]Decision, error) {
+	perms := make([]Permission, len(reqs))
+	projects := make([]int64, 0, len(reqs))
+	seen := make(map[int64]bool, len(reqs))
+	for i, r := range reqs {
+		p, err := e.registry.Lookup(ctx, r.Perm)
+		if err != nil {
+			return nil, batchError(len(reqs), i, err)
+		}
+		perms[i] = p
+		if r.Project < 0 {
+			return nil, batchError(len(reqs), i, &NotFoundError{Kind: "project", ID: r.Project})
+		}
+		if r.Project > 0 && !seen[r.Project] {
+			seen[r.Project] = true
+			projects = append(projects, r.Project)
+		}
+	}
+	out := make([]Decision, len(reqs))
+	if user == Anonymous {
+		for i, r := range reqs {
+			out[i] = Decision{Perm: r.Perm, Project: r.Project, Reason: ReasonAnonymous}
+		}
+		return out, nil
+	}
+	ug, err := e.grants(ctx, user, projects)
+	if err != nil {
+		return nil, err
+	}
+	if !ug.found {
+		return nil, &NotFoundError{Kind: "user", ID: user}
+	}
+	for i, r := range reqs {
+		if r.Project > 0 && ug.projects[r.Project] == nil {
+			return nil, batchError(len(reqs), i, &NotFoundError{Kind: "project", ID: r.Project})
+		}
+	}
+	for i, r := range reqs {
+		d, err := e.decide(ctx, user, ug, perms[i], r.Project)
+		if err != nil {
+			return nil, batchError(len(reqs), i, err)
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// ProjectPermissions returns, sorted, every permission for which
+// HasProjectPerm(user, perm, project) allows.
+func (e *Engine) ProjectPermissions(ctx context.Context, user int64, project int64) ([]string, error) {
+	if project <= 0 {
+		return nil, &NotFoundError{Kind: "project", ID: project}
+	}
+	all, err := e.registry.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if user == Anonymous {
+		return []string{}, nil
+	}
+	ug, err := e.grants(ctx, user, []int64{project})
+	if err != nil {
+		return nil, err
+	}
+	if !ug.found {
+		return nil, &NotFoundError{Kind: "user", ID: user}
+	}
+	if ug.projects[project] == nil {
+		return nil, &NotFoundError{Kind: "project", ID: project}
+	}
+	out := []string{}
+	for _, p := range all {
+		d, err := e.decide(ctx, user, ug, p, project)
+		if err != nil {
+			return nil, err
+		}
+		if d.Allowed {
+			out = append(out, p.Key())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// decide runs SPEC §1 on loaded grants: inactive users hold nothing, active
+// superusers hold everything, and the backend chain decides the rest.
+func (e *Engine) decide(ctx context.Context, user int64, ug *userGrants, perm Permission, project int64) (Decision, error) {
+	d := Decision{Perm: perm.Key(), Project: project}
+	switch {
+	case !ug.isActive:
+		d.Reason = ReasonInactive
+		return d, nil
+	case ug.isSuperuser:
+		d.Allowed, d.Reason = true, ReasonSuperuser
+		return d, nil
+	}
+	q := Query{User: user, Perm: perm, Project: project, Held: ug.global[perm.ID]}
+	if project > 0 {
+		q.Held |= ug.projects[project][perm.ID]
+	}
+	for _, b := range e.backends {
+		v, err := b.Check(ctx, q)
+		if err != nil {
+			return Decision{Perm: d.Perm, Project: project, Reason: ReasonVetoed, Backend: b.Name()},
+				fmt.Errorf("backend %s: %w", b.Name(), err)
+		}
+		switch v.Effect {
+		case Allow:
+			d.Allowed, d.Reason, d.Backend = true, v.Reason, b.Name()
+			if d.Reason == "" {
+				d.Reason = ReasonObjectRule
+			}
+			return d, nil
+		case Veto:
+			d.Reason, d.Backend = ReasonVetoed, b.Name()
+			return d, nil
+		}
+	}
+	d.Reason = ReasonNoGrant
+	return d, nil
+}
+
+// grants returns the user's grants covering projects, from the request
+// cache when it has them and with one statement otherwise.
+func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*userGrants, error) {
+	cache := RequestCacheFrom(ctx)
+	var gen uint64
+	missing := projects
+	if cache != nil {
+		var ug *userGrants
+		ug, missing, gen = cache.lookup(user, projects)
+		if ug != nil {
+			return ug, nil
+		}
+	}
+	g, err := e.store.LoadGrants(ctx, user, missing)
+	if err != nil {
+		return nil, err
+	}
+	if cache == nil {
+		return grantsView(g, missing), nil
+	}
+	return cache.store(user, g, missing, gen), nil
+}
+
+// batchError prefixes err with the index of the request that caused it,
+// when there is more than one request.
+func batchError(n, i int, err error) error {
+	if n == 1 {
+		return err
+	}
+	return fmt.Errorf("checks[%d]: %w", i, err)
+}
+
+// reasonForError is the deny reason reported beside an error.
+func reasonForError(err error) Reason {
+	if errors.Is(err, ErrUnknownPermission) {
+		return ReasonUnknownPermission
+	}
+	return ReasonNoGrant
+}

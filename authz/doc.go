@@ -1,0 +1,9 @@
+// Package authz is grantql's decision engine: Django's permission model
+// (permissions named app_label.codename, held by users directly or through
+// groups, superusers, inactive users who hold nothing) scoped to projects.
+//
+// The engine decides with an ordered chain of backends, answers reverse
+// questions ("which projects may U edit?", "who may view pages here?"),
+// and manages grants. It imports neither gqlgen nor gorm: it reads and
+// writes through the Store interface, which package models implements.
+package authz

@@ -1,0 +1,108 @@
+package authz
+
+import (
+	"context"
+	"time"
+)
+
+// User is a principal: it holds permissions directly and through groups.
+type User struct {
+	ID          int64
+	Username    string
+	IsActive    bool
+	IsSuperuser bool
+	CreatedAt   time.Time
+}
+
+// Group is a named set of users; what a group holds, its members hold.
+type Group struct {
+	ID   int64
+	Name string
+}
+
+// Project is the scope of project grants.
+type Project struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Holder is the user or the group that a grant is given to: exactly one of
+// the two ids is set.
+type Holder struct {
+	User  int64
+	Group int64
+}
+
+// Grants is what one statement loads for a check: the user's flags, the
+// permissions the user holds globally, and those it holds in each of the
+// asked projects. A project absent from Projects does not exist.
+type Grants struct {
+	UserFound   bool
+	IsActive    bool
+	IsSuperuser bool
+	Global      map[int64]Sources           // permission id → sources
+	Projects    map[int64]map[int64]Sources // project id → permission id → sources
+}
+
+// UserSources is one answer of UsersWithProjectPerm: a user and where its
+// permission comes from, in decision order.
+type UserSources struct {
+	User    User
+	Sources []Reason
+}
+
+// GrantStore loads what decisions need. LoadGrants must cost one statement.
+type GrantStore interface {
+	// Permissions returns the whole registry.
+	Permissions(ctx context.Context) ([]Permission, error)
+	// LoadGrants returns the user's flags, global grants and the grants it
+	// holds in the given projects (none: global grants alone).
+	LoadGrants(ctx context.Context, user int64, projects []int64) (*Grants, error)
+}
+
+// ReverseStore answers the reverse questions, each in one statement.
+type ReverseStore interface {
+	// ProjectsWithPerm returns up to limit projects with id > after, in id
+	// order, in which the user holds the permission; userFound is false
+	// when the user does not exist.
+	ProjectsWithPerm(ctx context.Context, user, perm, after int64, limit int) (projects []Project, userFound bool, err error)
+	// CountProjectsWithPerm counts all of them.
+	CountProjectsWithPerm(ctx context.Context, user, perm int64) (int, error)
+	// UsersWithProjectPerm returns up to limit active users with id >
+	// after, in id order, who hold the permission in the project, with
+	// their sources; projectFound is false when the project does not exist.
+	UsersWithProjectPerm(ctx context.Context, perm, project, after int64, limit int) (users []UserSources, projectFound bool, err error)
+	// CountUsersWithProjectPerm counts all of them.
+	CountUsersWithProjectPerm(ctx context.Context, perm, project int64) (int, error)
+}
+
+// GrantWriter changes grants, memberships, flags and the entities they hang
+// on. Each method is one transaction. Methods that name an id that does not
+// exist return a *NotFoundError; granting what is held already is no error;
+// revoking what is not held answers false.
+type GrantWriter interface {
+	DefinePermission(ctx context.Context, p Permission) (Permission, error)
+	GrantPerm(ctx context.Context, h Holder, perm int64) error
+	RevokePerm(ctx context.Context, h Holder, perm int64) (bool, error)
+	GrantProjectPerm(ctx context.Context, h Holder, perm, project int64) error
+	RevokeProjectPerm(ctx context.Context, h Holder, perm, project int64) (bool, error)
+	CreateUser(ctx context.Context, u User) (User, error)
+	UpdateUser(ctx context.Context, id int64, isActive, isSuperuser *bool) (User, error)
+	DeleteUser(ctx context.Context, id int64) (bool, error)
+	CreateGroup(ctx context.Context, name string) (Group, error)
+	DeleteGroup(ctx context.Context, id int64) (bool, error)
+	AddUserToGroup(ctx context.Context, user, group int64) error
+	RemoveUserFromGroup(ctx context.Context, user, group int64) (bool, error)
+	// CreateProject creates a project and grants the creator (0: nobody)
+	// the given permissions in it, in one transaction.
+	CreateProject(ctx context.Context, name string, creator int64, perms []int64) (Project, error)
+	DeleteProject(ctx context.Context, id int64) (bool, error)
+}
+
+// Store is everything the engine needs from storage.
+type Store interface {
+	GrantStore
+	ReverseStore
+	GrantWriter
+}

@@ -1,0 +1,96 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects.
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// DB is an open database: the gorm handle and its dialect.
+type DB struct {
+	Gorm    *gorm.DB
+	Dialect string
+}
+
+// sqliteBusyTimeout is how long an SQLite writer waits for the lock held by
+// another writer (the decision-log writer, say) before failing: long enough
+// to ride out any batch this service writes.
+const sqliteBusyTimeout = 5 * time.Second
+
+// Open opens the database named by url: a postgres:// or postgresql:// URL
+// selects PostgreSQL; anything else is an SQLite file path (a "file:" or
+// "sqlite:" prefix is allowed). SQLite is opened in WAL mode with a busy
+// timeout, immediate transactions and foreign keys on, so that concurrent
+// writers wait instead of failing with "database is locked" and deletes
+// cascade.
+func Open(url string) (*DB, error) {
+	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, PrepareStmt: false}
+	var (
+		gdb     *gorm.DB
+		err     error
+		dialect string
+	)
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		dialect = Postgres
+		gdb, err = gorm.Open(postgres.Open(url), cfg)
+	} else {
+		dialect = SQLite
+		gdb, err = gorm.Open(sqlite.Open(sqliteDSN(url)), cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if err := registerCounter(gdb); err != nil {
+		return nil, fmt.Errorf("register statement counter: %w", err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if dialect == SQLite {
+		// One writer at a time is all SQLite allows; a small pool keeps
+		// readers concurrent in WAL mode.
+		sqlDB.SetMaxOpenConns(8)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+	}
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{Gorm: gdb, Dialect: dialect}, nil
+}
+
+func sqliteDSN(url string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return fmt.Sprintf("file:%s?_txlock=immediate&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)",
+		path, sqliteBusyTimeout.Milliseconds())
+}
+
+// SQL returns the underlying database/sql handle.
+func (db *DB) SQL() *sql.DB {
+	s, _ := db.Gorm.DB() // cannot fail: Open checked it
+	return s
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.SQL().PingContext(ctx)
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.SQL().Close() }

@@ -1,0 +1,378 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/grantql/grantql/authz"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Row kinds of loadGrantsSQL.
+const (
+	rowUser         = 0
+	rowGlobalUser   = 1
+	rowGlobalGroup  = 2
+	rowProjectUser  = 3
+	rowProjectGroup = 4
+	rowProject      = 5
+)
+
+// loadGrantsSQL is the whole of a cold check in one statement: the user's
+// flags, the asked projects that exist, and the four grant sources. Each
+// branch is an index lookup:
+//   - users and projects by primary key;
+//   - user_permissions by its primary key (user_id, permission_id);
+//   - user_groups by its primary key (user_id, group_id), then
+//     group_permissions by its primary key (group_id, permission_id);
+//   - project_permission_users by (user_id, project_permission_id), then
+//     project_permissions by primary key;
+//   - project_permission_groups by (group_id, project_permission_id), then
+//     project_permissions by primary key.
+//
+// Inactive users and superusers need no grants, so the grant branches
+// return nothing for them.
+const loadGrantsSQL = `
+SELECT 0 AS kind, CAST(NULL AS BIGINT) AS project_id, CAST(NULL AS BIGINT) AS permission_id,
+       u.is_active AS is_active, u.is_superuser AS is_superuser
+  FROM users u WHERE u.id = @user
+UNION ALL
+SELECT 5, p.id, NULL, NULL, NULL FROM projects p WHERE p.id IN @projects
+UNION ALL
+SELECT 1, NULL, up.permission_id, NULL, NULL
+  FROM user_permissions up JOIN users u ON u.id = up.user_id AND u.is_active AND NOT u.is_superuser
+ WHERE up.user_id = @user
+UNION ALL
+SELECT 2, NULL, gp.permission_id, NULL, NULL
+  FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
+  JOIN group_permissions gp ON gp.group_id = ug.group_id
+ WHERE ug.user_id = @user
+UNION ALL
+SELECT 3, pp.project_id, pp.permission_id, NULL, NULL
+  FROM project_permission_users ppu JOIN users u ON u.id = ppu.user_id AND u.is_active AND NOT u.is_superuser
+  JOIN project_permissions pp ON pp.id = ppu.project_permission_id
+ WHERE ppu.user_id = @user AND pp.project_id IN @projects
+UNION ALL
+SELECT 4, pp.project_id, pp.permission_id, NULL, NULL
+  FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
+  JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
+  JOIN project_permissions pp ON pp.id = ppg.project_permission_id
+ WHERE ug.user_id = @user AND pp.project_id IN @projects`
+
+// LoadGrants implements authz.GrantStore in one statement.
+func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*authz.Grants, error) {
+	if projects == nil {
+		projects = []int64{}
+	}
+	rows, err := s.db.WithContext(ctx).Raw(loadGrantsSQL, map[string]any{"user": user, "projects": projects}).Rows()
+	if err != nil {
+		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+	}
+	defer rows.Close()
+	g := &authz.Grants{Global: map[int64]authz.Sources{}, Projects: make(map[int64]map[int64]authz.Sources, len(projects))}
+	for rows.Next() {
+		var (
+			kind                  int
+			project, perm         sql.NullInt64
+			isActive, isSuperuser sql.NullBool
+		)
+		if err := rows.Scan(&kind, &project, &perm, &isActive, &isSuperuser); err != nil {
+			return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+		}
+		switch kind {
+		case rowUser:
+			g.UserFound, g.IsActive, g.IsSuperuser = true, isActive.Bool, isSuperuser.Bool
+		case rowProject:
+			if g.Projects[project.Int64] == nil {
+				g.Projects[project.Int64] = map[int64]authz.Sources{}
+			}
+		case rowGlobalUser:
+			g.Global[perm.Int64] |= authz.FromGlobalUser
+		case rowGlobalGroup:
+			g.Global[perm.Int64] |= authz.FromGlobalGroup
+		case rowProjectUser, rowProjectGroup:
+			src := authz.FromProjectUser
+			if kind == rowProjectGroup {
+				src = authz.FromProjectGroup
+			}
+			if g.Projects[project.Int64] == nil {
+				g.Projects[project.Int64] = map[int64]authz.Sources{}
+			}
+			g.Projects[project.Int64][perm.Int64] |= src
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+	}
+	return g, nil
+}
+
+// exists returns a *authz.NotFoundError unless table holds a row with id.
+func exists(tx *gorm.DB, kind, table string, id int64) error {
+	var n int64
+	if err := tx.Table(table).Where("id = ?", id).Count(&n).Error; err != nil {
+		return dbError(fmt.Sprintf("look up %s %d", kind, id), err)
+	}
+	if n == 0 {
+		return &authz.NotFoundError{Kind: kind, ID: id}
+	}
+	return nil
+}
+
+// holderExists checks that the holder's user or group exists.
+func holderExists(tx *gorm.DB, h authz.Holder) error {
+	if h.User > 0 {
+		return exists(tx, "user", "users", h.User)
+	}
+	return exists(tx, "group", "groups", h.Group)
+}
+
+// insertIgnore inserts row unless an equal key exists: granting twice
+// leaves one row and is not an error.
+func insertIgnore(tx *gorm.DB, row any) error {
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error
+}
+
+// GrantPerm implements authz.GrantWriter.
+func (s *Store) GrantPerm(ctx context.Context, h authz.Holder, perm int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := holderExists(tx, h); err != nil {
+			return err
+		}
+		if h.User > 0 {
+			return insertIgnore(tx, &UserPermission{UserID: h.User, PermissionID: perm})
+		}
+		return insertIgnore(tx, &GroupPermission{GroupID: h.Group, PermissionID: perm})
+	})
+	return txError(fmt.Sprintf("grant permission %d", perm), err)
+}
+
+// RevokePerm implements authz.GrantWriter.
+func (s *Store) RevokePerm(ctx context.Context, h authz.Holder, perm int64) (bool, error) {
+	var removed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := holderExists(tx, h); err != nil {
+			return err
+		}
+		var res *gorm.DB
+		if h.User > 0 {
+			res = tx.Where("user_id = ? AND permission_id = ?", h.User, perm).Delete(&UserPermission{})
+		} else {
+			res = tx.Where("group_id = ? AND permission_id = ?", h.Group, perm).Delete(&GroupPermission{})
+		}
+		removed = res.RowsAffected > 0
+		return res.Error
+	})
+	return removed, txError(fmt.Sprintf("revoke permission %d", perm), err)
+}
+
+// GrantProjectPerm implements authz.GrantWriter: it makes sure the
+// (project, permission) row exists, then links the holder to it.
+func (s *Store) GrantProjectPerm(ctx context.Context, h authz.Holder, perm, project int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := exists(tx, "project", "projects", project); err != nil {
+			return err
+		}
+		if err := holderExists(tx, h); err != nil {
+			return err
+		}
+		return linkProjectPerm(tx, h, perm, project)
+	})
+	return txError(fmt.Sprintf("grant permission %d in project %d", perm, project), err)
+}
+
+func linkProjectPerm(tx *gorm.DB, h authz.Holder, perm, project int64) error {
+	if err := insertIgnore(tx, &ProjectPermission{ProjectID: project, PermissionID: perm}); err != nil {
+		return err
+	}
+	var pp ProjectPermission
+	if err := tx.Where("project_id = ? AND permission_id = ?", project, perm).Take(&pp).Error; err != nil {
+		return err
+	}
+	if h.User > 0 {
+		return insertIgnore(tx, &ProjectPermissionUser{ProjectPermissionID: pp.ID, UserID: h.User})
+	}
+	return insertIgnore(tx, &ProjectPermissionGroup{ProjectPermissionID: pp.ID, GroupID: h.Group})
+}
+
+// RevokeProjectPerm implements authz.GrantWriter. A (project, permission)
+// row left without holders is deleted with its last link.
+func (s *Store) RevokeProjectPerm(ctx context.Context, h authz.Holder, perm, project int64) (bool, error) {
+	var removed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := exists(tx, "project", "projects", project); err != nil {
+			return err
+		}
+		if err := holderExists(tx, h); err != nil {
+			return err
+		}
+		var pp ProjectPermission
+		err := tx.Where("project_id = ? AND permission_id = ?", project, perm).Take(&pp).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var res *gorm.DB
+		if h.User > 0 {
+			res = tx.Where("project_permission_id = ? AND user_id = ?", pp.ID, h.User).Delete(&ProjectPermissionUser{})
+		} else {
+			res = tx.Where("project_permission_id = ? AND group_id = ?", pp.ID, h.Group).Delete(&ProjectPermissionGroup{})
+		}
+		if res.Error != nil {
+			return res.Error
+		}
+		removed = res.RowsAffected > 0
+		return tx.Exec(`DELETE FROM project_permissions WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM project_permission_users WHERE project_permission_id = ?)
+			AND NOT EXISTS (SELECT 1 FROM project_permission_groups WHERE project_permission_id = ?)`,
+			pp.ID, pp.ID, pp.ID).Error
+	})
+	return removed, txError(fmt.Sprintf("revoke permission %d in project %d", perm, project), err)
+}
+
+// txError passes the engine's typed errors through and wraps the rest.
+func txError(op string, err error) error {
+	var nf *authz.NotFoundError
+	if err == nil || errors.As(err, &nf) {
+		return err
+	}
+	return dbError(op, err)
+}
+
+// CreateUser implements authz.GrantWriter; a taken username is authz.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u authz.User) (authz.User, error) {
+	row := User{Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		err = dbError(fmt.Sprintf("create user %q", u.Username), err)
+		if errors.Is(err, authz.ErrConflict) {
+			err = fmt.Errorf("username %q is taken: %w", u.Username, authz.ErrConflict)
+		}
+		return authz.User{}, err
+	}
+	return row.domain(), nil
+}
+
+// UpdateUser implements authz.GrantWriter.
+func (s *Store) UpdateUser(ctx context.Context, id int64, isActive, isSuperuser *bool) (authz.User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Take(&u, id).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return &authz.NotFoundError{Kind: "user", ID: id}
+		} else if err != nil {
+			return err
+		}
+		changes := map[string]any{}
+		if isActive != nil {
+			changes["is_active"], u.IsActive = *isActive, *isActive
+		}
+		if isSuperuser != nil {
+			changes["is_superuser"], u.IsSuperuser = *isSuperuser, *isSuperuser
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		return tx.Model(&User{}).Where("id = ?", id).Updates(changes).Error
+	})
+	return u.domain(), txError(fmt.Sprintf("update user %d", id), err)
+}
+
+// deleteByID deletes the row of model with id; the foreign keys cascade.
+func (s *Store) deleteByID(ctx context.Context, kind string, model any, id int64) (bool, error) {
+	res := s.db.WithContext(ctx).Delete(model, id)
+	if res.Error != nil {
+		return false, dbError(fmt.Sprintf("delete %s %d", kind, id), res.Error)
+	}
+	return res.RowsAffected > 0, nil
+}
+
+// DeleteUser implements authz.GrantWriter.
+func (s *Store) DeleteUser(ctx context.Context, id int64) (bool, error) {
+	return s.deleteByID(ctx, "user", &User{}, id)
+}
+
+// CreateGroup implements authz.GrantWriter; a taken name is authz.ErrConflict.
+func (s *Store) CreateGroup(ctx context.Context, name string) (authz.Group, error) {
+	row := Group{Name: name}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		err = dbError(fmt.Sprintf("create group %q", name), err)
+		if errors.Is(err, authz.ErrConflict) {
+			err = fmt.Errorf("group name %q is taken: %w", name, authz.ErrConflict)
+		}
+		return authz.Group{}, err
+	}
+	return authz.Group{ID: row.ID, Name: row.Name}, nil
+}
+
+// DeleteGroup implements authz.GrantWriter.
+func (s *Store) DeleteGroup(ctx context.Context, id int64) (bool, error) {
+	return s.deleteByID(ctx, "group", &Group{}, id)
+}
+
+// AddUserToGroup implements authz.GrantWriter.
+func (s *Store) AddUserToGroup(ctx context.Context, user, group int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := exists(tx, "user", "users", user); err != nil {
+			return err
+		}
+		if err := exists(tx, "group", "groups", group); err != nil {
+			return err
+		}
+		return insertIgnore(tx, &UserGroup{UserID: user, GroupID: group})
+	})
+	return txError(fmt.Sprintf("add user %d to group %d", user, group), err)
+}
+
+// RemoveUserFromGroup implements authz.GrantWriter.
+func (s *Store) RemoveUserFromGroup(ctx context.Context, user, group int64) (bool, error) {
+	var removed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := exists(tx, "user", "users", user); err != nil {
+			return err
+		}
+		if err := exists(tx, "group", "groups", group); err != nil {
+			return err
+		}
+		res := tx.Where("user_id = ? AND group_id = ?", user, group).Delete(&UserGroup{})
+		removed = res.RowsAffected > 0
+		return res.Error
+	})
+	return removed, txError(fmt.Sprintf("remove user %d from group %d", user, group), err)
+}
+
+// CreateProject implements authz.GrantWriter.
+func (s *Store) CreateProject(ctx context.Context, name string, creator int64, perms []int64) (authz.Project, error) {
+	row := Project{Name: name}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if creator > 0 {
+			if err := exists(tx, "user", "users", creator); err != nil {
+				return err
+			}
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		if creator == 0 {
+			return nil
+		}
+		for _, p := range perms {
+			if err := linkProjectPerm(tx, authz.Holder{User: creator}, p, row.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return authz.Project{}, txError(fmt.Sprintf("create project %q", name), err)
+	}
+	return authz.Project{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt}, nil
+}
+
+// DeleteProject implements authz.GrantWriter.
+func (s *Store) DeleteProject(ctx context.Context, id int64) (bool, error) {
+	return s.deleteByID(ctx, "project", &Project{}, id)
+}

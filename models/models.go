@@ -1,0 +1,134 @@
+package models
+
+import "time"
+
+// The gorm models mirror the migrated schema column for column; the drift
+// test in migrate_test.go holds them to it. Link tables have models of
+// their own rather than gorm associations, so that every query is explicit.
+
+// User is a row of users.
+type User struct {
+	ID          int64
+	Username    string
+	IsActive    bool
+	IsSuperuser bool
+	CreatedAt   time.Time
+}
+
+// Group is a row of groups.
+type Group struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// UserGroup is a membership.
+type UserGroup struct {
+	UserID  int64 `gorm:"primaryKey;autoIncrement:false"`
+	GroupID int64 `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// Permission is an entry of the permission registry.
+type Permission struct {
+	ID       int64
+	AppLabel string
+	Codename string
+	Name     string
+}
+
+// UserPermission is a global user grant.
+type UserPermission struct {
+	UserID       int64 `gorm:"primaryKey;autoIncrement:false"`
+	PermissionID int64 `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// GroupPermission is a global group grant.
+type GroupPermission struct {
+	GroupID      int64 `gorm:"primaryKey;autoIncrement:false"`
+	PermissionID int64 `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// Project is a row of projects.
+type Project struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Page belongs to one project.
+type Page struct {
+	ID        int64
+	ProjectID int64
+	Title     string
+	Body      string
+	CreatedAt time.Time
+}
+
+// ProjectPermission is a project grant: permission P in project X, held by
+// the users and groups linked to it.
+type ProjectPermission struct {
+	ID           int64
+	ProjectID    int64
+	PermissionID int64
+}
+
+// ProjectPermissionUser links a user to a project grant.
+type ProjectPermissionUser struct {
+	ProjectPermissionID int64 `gorm:"primaryKey;autoIncrement:false"`
+	UserID              int64 `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// ProjectPermissionGroup links a group to a project grant.
+type ProjectPermissionGroup struct {
+	ProjectPermissionID int64 `gorm:"primaryKey;autoIncrement:false"`
+	GroupID             int64 `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// APIToken is a bearer token, stored as the hex SHA-256 of its secret.
+type APIToken struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	TokenHash string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// TableName keeps gorm from naming the table a_p_i_tokens.
+func (APIToken) TableName() string { return "api_tokens" }
+
+// DecisionLog is one persisted decision.
+type DecisionLog struct {
+	ID         int64
+	Name       string
+	Permission string
+	Allowed    bool
+	Reason     string
+	UserID     *int64
+	ProjectID  *int64
+	ObjectType *string
+	ObjectID   *string
+	Source     string
+	RequestID  string
+	Backend    string
+	CreatedAt  time.Time
+}
+
+// DecisionLogEntry is one line of a decision log; Tags is comma-separated.
+type DecisionLogEntry struct {
+	ID            int64
+	DecisionLogID int64
+	Position      int
+	Text          string
+	Tags          string
+}
+
+// All lists every model, for the drift test and for tools that walk the
+// schema.
+func All() []any {
+	return []any{
+		&User{}, &Group{}, &UserGroup{}, &Permission{}, &UserPermission{}, &GroupPermission{},
+		&Project{}, &Page{}, &ProjectPermission{}, &ProjectPermissionUser{}, &ProjectPermissionGroup{},
+		&APIToken{}, &DecisionLog{}, &DecisionLogEntry{},
+	}
+}

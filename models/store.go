@@ -1,0 +1,135 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/grantql/grantql/authz"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+)
+
+// Store implements authz.Store, and the plain reads the API needs, over a
+// gorm database.
+type Store struct {
+	db *gorm.DB
+}
+
+var _ authz.Store = (*Store)(nil)
+
+// NewStore returns a store over db.
+func NewStore(db *DB) *Store { return &Store{db: db.Gorm} }
+
+// dbError wraps a database error with the operation that failed: a lost or
+// refused connection becomes an *authz.UnavailableError so that the API
+// says UNAVAILABLE (and fails closed); a duplicate key becomes
+// authz.ErrConflict.
+func dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("%s: %w", op, authz.ErrConflict)
+	}
+	if isConnError(err) {
+		return &authz.UnavailableError{Err: fmt.Errorf("%s: %w", op, err)}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isConnError(err error) bool {
+	var (
+		netErr     net.Error
+		connectErr *pgconn.ConnectError
+	)
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.As(err, &netErr) || errors.As(err, &connectErr) ||
+		err.Error() == "sql: database is closed"
+}
+
+// Permissions returns the whole registry.
+func (s *Store) Permissions(ctx context.Context) ([]authz.Permission, error) {
+	var rows []Permission
+	if err := s.db.WithContext(ctx).Order("app_label, codename").Find(&rows).Error; err != nil {
+		return nil, dbError("load permissions", err)
+	}
+	out := make([]authz.Permission, len(rows))
+	for i, r := range rows {
+		out[i] = authz.Permission{ID: r.ID, AppLabel: r.AppLabel, Codename: r.Codename, Name: r.Name}
+	}
+	return out, nil
+}
+
+// DefinePermission adds a permission; a duplicate is authz.ErrConflict.
+func (s *Store) DefinePermission(ctx context.Context, p authz.Permission) (authz.Permission, error) {
+	row := Permission{AppLabel: p.AppLabel, Codename: p.Codename, Name: p.Name}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return authz.Permission{}, dbError(fmt.Sprintf("define permission %s", p.Key()), err)
+	}
+	p.ID = row.ID
+	return p, nil
+}
+
+func (u User) domain() authz.User {
+	return authz.User{ID: u.ID, Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser, CreatedAt: u.CreatedAt}
+}
+
+// User returns a user by id: a *authz.NotFoundError when there is none.
+func (s *Store) User(ctx context.Context, id int64) (authz.User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Take(&u, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return authz.User{}, &authz.NotFoundError{Kind: "user", ID: id}
+	}
+	if err != nil {
+		return authz.User{}, dbError(fmt.Sprintf("load user %d", id), err)
+	}
+	return u.domain(), nil
+}
+
+// UserByUsername returns a user by name: a *authz.NotFoundError when there is none.
+func (s *Store) UserByUsername(ctx context.Context, username string) (authz.User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Where("username = ?", username).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return authz.User{}, fmt.Errorf("user %q: %w", username, authz.ErrNotFound)
+	}
+	if err != nil {
+		return authz.User{}, dbError(fmt.Sprintf("load user %q", username), err)
+	}
+	return u.domain(), nil
+}
+
+// CountUsers counts all users.
+func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
+		return 0, dbError("count users", err)
+	}
+	return n, nil
+}
+
+// UserGroups returns the groups of each user, in name order.
+func (s *Store) UserGroups(ctx context.Context, users []int64) (map[int64][]authz.Group, error) {
+	var rows []struct {
+		UserID int64
+		ID     int64
+		Name   string
+	}
+	err := s.db.WithContext(ctx).Table("user_groups ug").
+		Select("ug.user_id, g.id, g.name").
+		Joins("JOIN groups g ON g.id = ug.group_id").
+		Where("ug.user_id IN ?", users).Order("g.name").Scan(&rows).Error
+	if err != nil {
+		return nil, dbError("load groups of users", err)
+	}
+	out := make(map[int64][]authz.Group, len(users))
+	for _, r := range rows {
+		out[r.UserID] = append(out[r.UserID], authz.Group{ID: r.ID, Name: r.Name})
+	}
+	return out, nil
+}

@@ -84,3 +84,8 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
 }
+
+// InvalidInput returns an ErrInvalidInput error whose message names the
+// problem, for input checks made outside the engine (ids of the wrong
+// shape, say).
+func InvalidInput(format string, args ...any) error { return invalid(format, args...) }

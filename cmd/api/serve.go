@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grantql/grantql/authz"
+	"github.com/grantql/grantql/graph"
+	"github.com/grantql/grantql/models"
+)
+
+// shutdownTimeout is how long a stopping server waits for requests in
+// flight; long enough for any check, short enough for an orchestrator's
+// default grace period of 30 seconds.
+const shutdownTimeout = 20 * time.Second
+
+// firstAdmin is the superuser serve creates on its first start against an
+// empty database.
+const firstAdmin = "admin"
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	fs.StringVar(&cfg.addr, "addr", env("GRANTQL_ADDR", defaultAddr), "address to listen on (env GRANTQL_ADDR)")
+	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),
+		"apply pending migrations at start-up (env GRANTQL_MIGRATE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	db, err := models.Open(cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.autoMigrate {
+		m, err := models.NewMigrator(db)
+		if err != nil {
+			return err
+		}
+		n, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("migrations applied", "count", n, "dialect", db.Dialect)
+	}
+	store := models.NewStore(db)
+	engine := authz.NewEngine(store)
+	if err := engine.Registry().Refresh(ctx); err != nil {
+		return fmt.Errorf("load the permission registry: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if err := ensureFirstAdmin(ctx, store, "http://"+ln.Addr().String()+"/graphql", stdout); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           graph.NewMux(engine, store, db),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql", "dialect", db.Dialect)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ensureFirstAdmin creates the superuser "admin" when the database has no
+// user at all, and prints its token once. Another instance starting at the
+// same moment may win the race; that is not an error.
+func ensureFirstAdmin(ctx context.Context, store *models.Store, endpoint string, stdout io.Writer) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, token, err := store.CreateSuperuser(ctx, firstAdmin)
+	if errors.Is(err, authz.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "First start: created the superuser %q. Its API token is shown only now:\n\n    %s\n\n"+
+		"Try: curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"+
+		"       -d '{\"query\":\"{ viewer { username isSuperuser } }\"}' %s\n\n", firstAdmin, token, token, endpoint)
+	return nil
+}

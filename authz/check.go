@@ -225,7 +225,20 @@ func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*use
 	if cache == nil {
 		return grantsView(g, missing), nil
 	}
-	return cache.store(user, g, missing, gen), nil
+	ug := cache.store(user, g, missing, gen)
+	for _, p := range projects {
+		if _, ok := ug.projects[p]; !ok {
+			// A write emptied the cache while this load ran, taking with
+			// it the projects the load skipped as cached: load them all
+			// again, and leave the cache to the next check.
+			g, err := e.store.LoadGrants(ctx, user, projects)
+			if err != nil {
+				return nil, err
+			}
+			return grantsView(g, projects), nil
+		}
+	}
+	return ug, nil
 }
 
 // batchError prefixes err with the index of the request that caused it,

@@ -80,12 +80,31 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
+// categorized is an error whose message is meant for the client as it is,
+// and whose category is one of the sentinels above.
+type categorized struct {
+	msg      string
+	category error
+}
+
+func (e *categorized) Error() string        { return e.msg }
+func (e *categorized) Is(target error) bool { return target == e.category }
+
 // invalid builds an ErrInvalidInput error with a message that names the problem.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+	return &categorized{msg: fmt.Sprintf(format, args...), category: ErrInvalidInput}
+}
+
+// Conflict returns an ErrConflict error with a message that names what collides.
+func Conflict(format string, args ...any) error {
+	return &categorized{msg: fmt.Sprintf(format, args...), category: ErrConflict}
 }
 
 // InvalidInput returns an ErrInvalidInput error whose message names the
 // problem, for input checks made outside the engine (ids of the wrong
 // shape, say).
 func InvalidInput(format string, args ...any) error { return invalid(format, args...) }
+
+// Unauthenticated returns an ErrUnauthenticated error saying what needs a
+// signed-in user.
+func Unauthenticated(what string) error { return errSignIn(what) }

@@ -191,3 +191,25 @@ func (e *Engine) CreateProject(ctx context.Context, name string, creator int64) 
 func (e *Engine) DeleteProject(ctx context.Context, id int64) (bool, error) {
 	return write(ctx, func() (bool, error) { return e.store.DeleteProject(ctx, id) })
 }
+
+// MaxPageTitleLen and MaxTokenNameLen match their columns.
+const (
+	MaxPageTitleLen = 255
+	MaxTokenNameLen = 100
+)
+
+// ValidateTokenName reports why an API token label is refused, or nil.
+func ValidateTokenName(name string) error { return validateName("token", name, MaxTokenNameLen) }
+
+// CreatePage creates a page in its project.
+func (e *Engine) CreatePage(ctx context.Context, p Page) (Page, error) {
+	if err := validateName("page title", p.Title, MaxPageTitleLen); err != nil {
+		return Page{}, err
+	}
+	return write(ctx, func() (Page, error) { return e.store.CreatePage(ctx, p) })
+}
+
+// DeletePage deletes a page; false when there was none.
+func (e *Engine) DeletePage(ctx context.Context, id int64) (bool, error) {
+	return write(ctx, func() (bool, error) { return e.store.DeletePage(ctx, id) })
+}

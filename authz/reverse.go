@@ -16,7 +16,8 @@ type PageRequest struct {
 	After int64
 }
 
-func (p PageRequest) validate() error {
+// Validate reports a page size out of range or a negative cursor.
+func (p PageRequest) Validate() error {
 	if p.First < 1 || p.First > MaxPageSize {
 		return invalid("first must be between 1 and %d, got %d", MaxPageSize, p.First)
 	}
@@ -47,7 +48,7 @@ func (e *Engine) ProjectsWithPerm(ctx context.Context, user int64, perm string, 
 	if err != nil {
 		return ProjectPage{}, err
 	}
-	if err := page.validate(); err != nil {
+	if err := page.Validate(); err != nil {
 		return ProjectPage{}, err
 	}
 	if user == Anonymous {
@@ -67,7 +68,8 @@ func (e *Engine) ProjectsWithPerm(ctx context.Context, user int64, perm string, 
 	return out, nil
 }
 
-// CountProjectsWithPerm counts every project ProjectsWithPerm would list.
+// CountProjectsWithPerm counts every project ProjectsWithPerm would list;
+// like it, it answers a *NotFoundError for a user that does not exist.
 func (e *Engine) CountProjectsWithPerm(ctx context.Context, user int64, perm string) (int, error) {
 	p, err := e.registry.Lookup(ctx, perm)
 	if err != nil {
@@ -87,7 +89,7 @@ func (e *Engine) UsersWithProjectPerm(ctx context.Context, perm string, project 
 	if err != nil {
 		return UserPage{}, err
 	}
-	if err := page.validate(); err != nil {
+	if err := page.Validate(); err != nil {
 		return UserPage{}, err
 	}
 	users, found, err := e.store.UsersWithProjectPerm(ctx, p.ID, project, page.After, page.First+1)
@@ -104,7 +106,9 @@ func (e *Engine) UsersWithProjectPerm(ctx context.Context, perm string, project 
 	return out, nil
 }
 
-// CountUsersWithProjectPerm counts every user UsersWithProjectPerm would list.
+// CountUsersWithProjectPerm counts every user UsersWithProjectPerm would
+// list; like it, it answers a *NotFoundError for a project that does not
+// exist.
 func (e *Engine) CountUsersWithProjectPerm(ctx context.Context, perm string, project int64) (int, error) {
 	p, err := e.registry.Lookup(ctx, perm)
 	if err != nil {

@@ -67,13 +67,15 @@ type ReverseStore interface {
 	// order, in which the user holds the permission; userFound is false
 	// when the user does not exist.
 	ProjectsWithPerm(ctx context.Context, user, perm, after int64, limit int) (projects []Project, userFound bool, err error)
-	// CountProjectsWithPerm counts all of them.
+	// CountProjectsWithPerm counts all of them; a *NotFoundError when the
+	// user does not exist.
 	CountProjectsWithPerm(ctx context.Context, user, perm int64) (int, error)
 	// UsersWithProjectPerm returns up to limit active users with id >
 	// after, in id order, who hold the permission in the project, with
 	// their sources; projectFound is false when the project does not exist.
 	UsersWithProjectPerm(ctx context.Context, perm, project, after int64, limit int) (users []UserSources, projectFound bool, err error)
-	// CountUsersWithProjectPerm counts all of them.
+	// CountUsersWithProjectPerm counts all of them; a *NotFoundError when
+	// the project does not exist.
 	CountUsersWithProjectPerm(ctx context.Context, perm, project int64) (int, error)
 }
 
@@ -105,4 +107,34 @@ type Store interface {
 	GrantStore
 	ReverseStore
 	GrantWriter
+	HolderGrantStore
+	PageStore
+}
+
+// Page is the built-in example resource: it belongs to one project.
+type Page struct {
+	ID        int64
+	ProjectID int64
+	Title     string
+	Body      string
+	CreatedAt time.Time
+}
+
+// HeldGrants is everything a user or group holds: global permissions, and
+// permissions per project. A user's include what its groups give it.
+type HeldGrants struct {
+	Global   []int64
+	Projects map[int64][]int64 // project id → permission ids
+}
+
+// HolderGrantStore tells what a user or group holds, for the escalation
+// checks of adding a group member and of minting a token for someone else.
+type HolderGrantStore interface {
+	HolderGrants(ctx context.Context, h Holder) (HeldGrants, error)
+}
+
+// PageStore writes pages, the built-in example resource.
+type PageStore interface {
+	CreatePage(ctx context.Context, p Page) (Page, error)
+	DeletePage(ctx context.Context, id int64) (bool, error)
 }

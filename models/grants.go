@@ -250,7 +250,7 @@ func (s *Store) CreateUser(ctx context.Context, u authz.User) (authz.User, error
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		err = dbError(fmt.Sprintf("create user %q", u.Username), err)
 		if errors.Is(err, authz.ErrConflict) {
-			err = fmt.Errorf("username %q is taken: %w", u.Username, authz.ErrConflict)
+			err = authz.Conflict("username %q is taken", u.Username)
 		}
 		return authz.User{}, err
 	}
@@ -301,7 +301,7 @@ func (s *Store) CreateGroup(ctx context.Context, name string) (authz.Group, erro
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		err = dbError(fmt.Sprintf("create group %q", name), err)
 		if errors.Is(err, authz.ErrConflict) {
-			err = fmt.Errorf("group name %q is taken: %w", name, authz.ErrConflict)
+			err = authz.Conflict("group name %q is taken", name)
 		}
 		return authz.Group{}, err
 	}

@@ -2,9 +2,10 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/grantql/grantql/authz"
 )
@@ -50,6 +51,11 @@ SELECT 0 AS kind, u.id AS id, '' AS name, CAST(NULL AS TIMESTAMP) AS created_at 
 UNION ALL
 SELECT * FROM (SELECT 1, v.id, v.name, v.created_at FROM visible v WHERE v.id > @after ORDER BY v.id LIMIT @limit) page`
 
+// countProjectsWithPermSQL counts the visible projects, and says whether
+// the user exists (found 0: it does not).
+const countProjectsWithPermSQL = visibleProjectsCTE + `
+SELECT (SELECT COUNT(*) FROM u) AS found, (SELECT COUNT(*) FROM visible) AS n`
+
 // ProjectsWithPerm implements authz.ReverseStore in one statement.
 func (s *Store) ProjectsWithPerm(ctx context.Context, user, perm, after int64, limit int) ([]authz.Project, bool, error) {
 	args := map[string]any{"user": user, "perm": perm, "after": after, "limit": limit}
@@ -66,7 +72,7 @@ func (s *Store) ProjectsWithPerm(ctx context.Context, user, perm, after int64, l
 		var (
 			kind      int
 			p         authz.Project
-			createdAt sql.NullTime
+			createdAt nullTime
 		)
 		if err := rows.Scan(&kind, &p.ID, &p.Name, &createdAt); err != nil {
 			return nil, false, dbError("scan project", err)
@@ -84,15 +90,25 @@ func (s *Store) ProjectsWithPerm(ctx context.Context, user, perm, after int64, l
 	return projects, found, nil
 }
 
+// countRow is the answer of a count statement: whether the user or project
+// it names exists, and the count.
+type countRow struct {
+	Found int
+	N     int
+}
+
 // CountProjectsWithPerm implements authz.ReverseStore in one statement.
 func (s *Store) CountProjectsWithPerm(ctx context.Context, user, perm int64) (int, error) {
-	var n int
-	err := s.db.WithContext(ctx).Raw(visibleProjectsCTE+` SELECT COUNT(*) FROM visible`,
-		map[string]any{"user": user, "perm": perm}).Scan(&n).Error
+	var c countRow
+	err := s.db.WithContext(ctx).Raw(countProjectsWithPermSQL,
+		map[string]any{"user": user, "perm": perm}).Scan(&c).Error
 	if err != nil {
 		return 0, dbError(fmt.Sprintf("count projects where user %d has permission %d", user, perm), err)
 	}
-	return n, nil
+	if c.Found == 0 {
+		return 0, &authz.NotFoundError{Kind: "user", ID: user}
+	}
+	return c.N, nil
 }
 
 // holdersCTE names, for permission @perm and project @project, every
@@ -135,6 +151,11 @@ UNION ALL
 SELECT src.source, u.id, u.username, u.is_active, u.is_superuser, u.created_at
   FROM page JOIN users u ON u.id = page.user_id JOIN src ON src.user_id = page.user_id`
 
+// countUsersWithProjectPermSQL counts the holders, and says whether the
+// project exists (found 0: it does not).
+const countUsersWithProjectPermSQL = holdersCTE + `
+SELECT (SELECT COUNT(*) FROM projects WHERE id = @project) AS found, (SELECT COUNT(*) FROM holders) AS n`
+
 // sourceReasons maps the source column of holdersCTE to reasons.
 var sourceReasons = map[int]authz.Reason{
 	0: authz.ReasonSuperuser,
@@ -161,7 +182,7 @@ func (s *Store) UsersWithProjectPerm(ctx context.Context, perm, project, after i
 		var (
 			source    int
 			u         authz.User
-			createdAt sql.NullTime
+			createdAt nullTime
 		)
 		if err := rows.Scan(&source, &u.ID, &u.Username, &u.IsActive, &u.IsSuperuser, &createdAt); err != nil {
 			return nil, false, dbError("scan user", err)
@@ -199,11 +220,60 @@ func (s *Store) UsersWithProjectPerm(ctx context.Context, perm, project, after i
 
 // CountUsersWithProjectPerm implements authz.ReverseStore in one statement.
 func (s *Store) CountUsersWithProjectPerm(ctx context.Context, perm, project int64) (int, error) {
-	var n int
-	err := s.db.WithContext(ctx).Raw(holdersCTE+` SELECT COUNT(*) FROM holders`,
-		map[string]any{"perm": perm, "project": project}).Scan(&n).Error
+	var c countRow
+	err := s.db.WithContext(ctx).Raw(countUsersWithProjectPermSQL,
+		map[string]any{"perm": perm, "project": project}).Scan(&c).Error
 	if err != nil {
 		return 0, dbError(fmt.Sprintf("count users with permission %d in project %d", perm, project), err)
 	}
-	return n, nil
+	if c.Found == 0 {
+		return 0, &authz.NotFoundError{Kind: "project", ID: project}
+	}
+	return c.N, nil
+}
+
+// nullTime scans a timestamp that may come back as text. SQLite hands the
+// driver a DATETIME column's declared type only for a plain column, and a
+// column of a UNION ALL whose first branch is a marker row has none, so
+// the driver passes the stored text through instead of a time.Time.
+type nullTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+// sqliteTimeFormats are the layouts SQLite timestamps are written in: the
+// driver's (first) and CURRENT_TIMESTAMP's (last).
+var sqliteTimeFormats = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+}
+
+// Scan implements sql.Scanner.
+func (t *nullTime) Scan(v any) error {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		*t = nullTime{}
+		return nil
+	case time.Time:
+		*t = nullTime{Time: v, Valid: true}
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("cannot scan %T into a timestamp", v)
+	}
+	s = strings.TrimSuffix(s, "Z")
+	for _, layout := range sqliteTimeFormats {
+		if tm, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			*t = nullTime{Time: tm, Valid: true}
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot parse timestamp %q", s)
 }

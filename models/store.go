@@ -68,7 +68,11 @@ func (s *Store) Permissions(ctx context.Context) ([]authz.Permission, error) {
 func (s *Store) DefinePermission(ctx context.Context, p authz.Permission) (authz.Permission, error) {
 	row := Permission{AppLabel: p.AppLabel, Codename: p.Codename, Name: p.Name}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return authz.Permission{}, dbError(fmt.Sprintf("define permission %s", p.Key()), err)
+		err = dbError(fmt.Sprintf("define permission %s", p.Key()), err)
+		if errors.Is(err, authz.ErrConflict) {
+			err = authz.Conflict("permission %s exists already", p.Key())
+		}
+		return authz.Permission{}, err
 	}
 	p.ID = row.ID
 	return p, nil

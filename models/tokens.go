@@ -84,7 +84,7 @@ func (s *Store) CreateSuperuser(ctx context.Context, username string) (authz.Use
 	if err != nil {
 		err = dbError(fmt.Sprintf("create superuser %q", username), err)
 		if errors.Is(err, authz.ErrConflict) {
-			err = fmt.Errorf("username %q is taken: %w", username, authz.ErrConflict)
+			err = authz.Conflict("username %q is taken", username)
 		}
 		return authz.User{}, "", err
 	}

@@ -1,0 +1,276 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/grantql/grantql/authz"
+	"gorm.io/gorm"
+)
+
+// This file holds the plain reads and the page writes the GraphQL API
+// needs beside the engine's questions. Lists are keyset-paginated by id:
+// they ask for limit rows with id > after, in id order.
+
+func (p Project) domain() authz.Project {
+	return authz.Project{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt}
+}
+
+func (p Page) domain() authz.Page {
+	return authz.Page{ID: p.ID, ProjectID: p.ProjectID, Title: p.Title, Body: p.Body, CreatedAt: p.CreatedAt}
+}
+
+// takeByID loads the row of dest's table with id: a *authz.NotFoundError
+// when there is none.
+func (s *Store) takeByID(ctx context.Context, kind string, dest any, id int64) error {
+	err := s.db.WithContext(ctx).Take(dest, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return &authz.NotFoundError{Kind: kind, ID: id}
+	}
+	return dbError(fmt.Sprintf("load %s %d", kind, id), err)
+}
+
+// Project returns a project by id.
+func (s *Store) Project(ctx context.Context, id int64) (authz.Project, error) {
+	var p Project
+	if err := s.takeByID(ctx, "project", &p, id); err != nil {
+		return authz.Project{}, err
+	}
+	return p.domain(), nil
+}
+
+// Projects returns the projects with the given ids that exist, by id.
+func (s *Store) Projects(ctx context.Context, ids []int64) (map[int64]authz.Project, error) {
+	var rows []Project
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, dbError("load projects", err)
+	}
+	out := make(map[int64]authz.Project, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.domain()
+	}
+	return out, nil
+}
+
+// Group returns a group by id.
+func (s *Store) Group(ctx context.Context, id int64) (authz.Group, error) {
+	var g Group
+	if err := s.takeByID(ctx, "group", &g, id); err != nil {
+		return authz.Group{}, err
+	}
+	return authz.Group{ID: g.ID, Name: g.Name}, nil
+}
+
+// page runs a keyset-paginated list query on model's table.
+func (s *Store) page(ctx context.Context, dest any, model any, after int64, limit int, where ...any) error {
+	q := s.db.WithContext(ctx).Model(model).Where("id > ?", after)
+	if len(where) > 0 {
+		q = q.Where(where[0], where[1:]...)
+	}
+	return q.Order("id").Limit(limit).Find(dest).Error
+}
+
+// count counts the rows of model's table.
+func (s *Store) count(ctx context.Context, model any, where ...any) (int, error) {
+	var n int64
+	q := s.db.WithContext(ctx).Model(model)
+	if len(where) > 0 {
+		q = q.Where(where[0], where[1:]...)
+	}
+	err := q.Count(&n).Error
+	return int(n), err
+}
+
+// Users returns up to limit users with id > after.
+func (s *Store) Users(ctx context.Context, after int64, limit int) ([]authz.User, error) {
+	var rows []User
+	if err := s.page(ctx, &rows, &User{}, after, limit); err != nil {
+		return nil, dbError("list users", err)
+	}
+	out := make([]authz.User, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// Groups returns up to limit groups with id > after.
+func (s *Store) Groups(ctx context.Context, after int64, limit int) ([]authz.Group, error) {
+	var rows []Group
+	if err := s.page(ctx, &rows, &Group{}, after, limit); err != nil {
+		return nil, dbError("list groups", err)
+	}
+	out := make([]authz.Group, len(rows))
+	for i, r := range rows {
+		out[i] = authz.Group{ID: r.ID, Name: r.Name}
+	}
+	return out, nil
+}
+
+// CountGroups counts all groups.
+func (s *Store) CountGroups(ctx context.Context) (int, error) {
+	n, err := s.count(ctx, &Group{})
+	return n, dbError("count groups", err)
+}
+
+// Page returns a page by id.
+func (s *Store) Page(ctx context.Context, id int64) (authz.Page, error) {
+	var p Page
+	if err := s.takeByID(ctx, "page", &p, id); err != nil {
+		return authz.Page{}, err
+	}
+	return p.domain(), nil
+}
+
+// ProjectPages returns up to limit pages of a project with id > after,
+// through the (project_id, id) index.
+func (s *Store) ProjectPages(ctx context.Context, project, after int64, limit int) ([]authz.Page, error) {
+	var rows []Page
+	if err := s.page(ctx, &rows, &Page{}, after, limit, "project_id = ?", project); err != nil {
+		return nil, dbError(fmt.Sprintf("list pages of project %d", project), err)
+	}
+	out := make([]authz.Page, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// CountProjectPages counts the pages of a project.
+func (s *Store) CountProjectPages(ctx context.Context, project int64) (int, error) {
+	n, err := s.count(ctx, &Page{}, "project_id = ?", project)
+	return n, dbError(fmt.Sprintf("count pages of project %d", project), err)
+}
+
+// CreatePage creates a page in a project.
+func (s *Store) CreatePage(ctx context.Context, p authz.Page) (authz.Page, error) {
+	row := Page{ProjectID: p.ProjectID, Title: p.Title, Body: p.Body}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := exists(tx, "project", "projects", p.ProjectID); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
+		return authz.Page{}, txError(fmt.Sprintf("create page in project %d", p.ProjectID), err)
+	}
+	return row.domain(), nil
+}
+
+// DeletePage deletes a page; false when there was none.
+func (s *Store) DeletePage(ctx context.Context, id int64) (bool, error) {
+	return s.deleteByID(ctx, "page", &Page{}, id)
+}
+
+// ProjectGrant is one permission held in a project, with its holders.
+type ProjectGrant struct {
+	PermissionID int64
+	Users        []authz.User
+	Groups       []authz.Group
+}
+
+// ProjectGrants returns the project grants of a project, by permission id,
+// each with its users and groups by name, in one statement through
+// project_permissions' unique (project_id, permission_id) and the link
+// tables' primary keys.
+func (s *Store) ProjectGrants(ctx context.Context, project int64, perm int64) ([]ProjectGrant, error) {
+	const q = `
+SELECT pp.permission_id, 'u' AS kind, u.id, u.username, u.is_active, u.is_superuser
+  FROM project_permissions pp
+  JOIN project_permission_users ppu ON ppu.project_permission_id = pp.id
+  JOIN users u ON u.id = ppu.user_id
+ WHERE pp.project_id = @project AND (@perm = 0 OR pp.permission_id = @perm)
+UNION ALL
+SELECT pp.permission_id, 'g', g.id, g.name, FALSE, FALSE
+  FROM project_permissions pp
+  JOIN project_permission_groups ppg ON ppg.project_permission_id = pp.id
+  JOIN groups g ON g.id = ppg.group_id
+ WHERE pp.project_id = @project AND (@perm = 0 OR pp.permission_id = @perm)
+ ORDER BY 1, 2, 4`
+	rows, err := s.db.WithContext(ctx).Raw(q, map[string]any{"project": project, "perm": perm}).Rows()
+	if err != nil {
+		return nil, dbError(fmt.Sprintf("list grants of project %d", project), err)
+	}
+	defer rows.Close()
+	var out []ProjectGrant
+	for rows.Next() {
+		var (
+			permID, id       int64
+			kind, name       string
+			active, superusr bool
+		)
+		if err := rows.Scan(&permID, &kind, &id, &name, &active, &superusr); err != nil {
+			return nil, dbError("scan project grant", err)
+		}
+		if len(out) == 0 || out[len(out)-1].PermissionID != permID {
+			out = append(out, ProjectGrant{PermissionID: permID, Users: []authz.User{}, Groups: []authz.Group{}})
+		}
+		g := &out[len(out)-1]
+		if kind == "u" {
+			g.Users = append(g.Users, authz.User{ID: id, Username: name, IsActive: active, IsSuperuser: superusr})
+		} else {
+			g.Groups = append(g.Groups, authz.Group{ID: id, Name: name})
+		}
+	}
+	return out, dbError("scan project grants", rows.Err())
+}
+
+// holderGrantsSQL lists (project, permission) pairs a holder holds; project
+// 0 stands for a global grant. For a user, what its groups hold counts too.
+// Every branch starts from the holder's side of an index: the grant
+// tables' primary keys, user_groups' primary key, and the link tables'
+// (holder, grant) indexes.
+const holderGrantsSQL = `
+SELECT 0 AS project_id, up.permission_id FROM user_permissions up WHERE up.user_id = @user
+UNION
+SELECT 0, gp.permission_id FROM group_permissions gp
+ WHERE gp.group_id = @group OR gp.group_id IN (SELECT group_id FROM user_groups WHERE user_id = @user)
+UNION
+SELECT pp.project_id, pp.permission_id FROM project_permission_users ppu
+  JOIN project_permissions pp ON pp.id = ppu.project_permission_id
+ WHERE ppu.user_id = @user
+UNION
+SELECT pp.project_id, pp.permission_id FROM project_permission_groups ppg
+  JOIN project_permissions pp ON pp.id = ppg.project_permission_id
+ WHERE ppg.group_id = @group OR ppg.group_id IN (SELECT group_id FROM user_groups WHERE user_id = @user)`
+
+// HolderGrants implements authz.HolderGrantStore in one statement.
+func (s *Store) HolderGrants(ctx context.Context, h authz.Holder) (authz.HeldGrants, error) {
+	var rows []struct{ ProjectID, PermissionID int64 }
+	args := map[string]any{"user": h.User, "group": h.Group}
+	if err := s.db.WithContext(ctx).Raw(holderGrantsSQL, args).Scan(&rows).Error; err != nil {
+		return authz.HeldGrants{}, dbError("load held grants", err)
+	}
+	out := authz.HeldGrants{Projects: map[int64][]int64{}}
+	for _, r := range rows {
+		if r.ProjectID == 0 {
+			out.Global = append(out.Global, r.PermissionID)
+		} else {
+			out.Projects[r.ProjectID] = append(out.Projects[r.ProjectID], r.PermissionID)
+		}
+	}
+	return out, nil
+}
+
+// Tokens lists a user's API tokens, newest first, without secrets.
+func (s *Store) Tokens(ctx context.Context, user int64) ([]Token, error) {
+	var rows []APIToken
+	if err := s.db.WithContext(ctx).Where("user_id = ?", user).Order("id DESC").Find(&rows).Error; err != nil {
+		return nil, dbError(fmt.Sprintf("list tokens of user %d", user), err)
+	}
+	out := make([]Token, len(rows))
+	for i, r := range rows {
+		out[i] = Token{ID: r.ID, UserID: r.UserID, Name: r.Name, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}
+	}
+	return out, nil
+}
+
+// TokenByID returns a token, without its secret.
+func (s *Store) TokenByID(ctx context.Context, id int64) (Token, error) {
+	var r APIToken
+	if err := s.takeByID(ctx, "token", &r, id); err != nil {
+		return Token{}, err
+	}
+	return Token{ID: r.ID, UserID: r.UserID, Name: r.Name, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}, nil
+}

@@ -1,0 +1,389 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
+)
+
+// BulkSpec describes a synthetic dataset for benchmarks and query plans.
+// The same spec, with the same Seed, loaded into an empty database of
+// either dialect gives the same rows with the same ids.
+//
+// The dataset is shaped like an organisation's, not like uniform noise:
+//   - users: every 50th is inactive (2%, Django's deactivated accounts)
+//     and every 1000th is a superuser (0.1%), so that both short cuts of
+//     SPEC §1 appear without dominating;
+//   - memberships: each user joins MembershipsPerUser distinct groups
+//     drawn uniformly (at most Groups of them);
+//   - grants: Grants distinct grants, each one holder holding one
+//     permission globally or in one project. One in 200 (0.5%) is global,
+//     as global grants are an administrator's tool; of those, one in 5 is a
+//     group's. The rest are project grants over the permissions of the
+//     projects app, one in 4 held by a group. A user's own project grants
+//     fall in a window of bulkUserWindow projects from its home project,
+//     and a group's in a window of bulkGroupWindow projects from the
+//     group's home project, because people and teams work on a handful
+//     of projects rather than a few grants in each of thousands.
+//
+// Global grants draw from every permission in the registry when BulkLoad
+// runs (on a fresh database, the 19 built-in ones of the migrations).
+type BulkSpec struct {
+	Users, Groups, Projects, Grants int
+	MembershipsPerUser              int
+	Seed                            uint64
+}
+
+// LargeBulkSpec is the dataset of docs/benchmarks.md and of the query
+// plans there: an organisation of 10,000 users in 500 teams (groups of
+// about 60, as each user is in 3) working on 5,000 projects, with 20
+// grants per user on average, which is where a per-project loop would
+// show and an index miss would cost milliseconds.
+var LargeBulkSpec = BulkSpec{Users: 10000, Groups: 500, Projects: 5000, Grants: 200000, MembershipsPerUser: 3, Seed: 1}
+
+// BulkStats says what BulkLoad inserted. Users, groups and projects have
+// contiguous ids starting at FirstUserID, FirstGroupID and FirstProjectID.
+type BulkStats struct {
+	Users, Groups, Memberships, Projects  int
+	GlobalUserGrants, GlobalGroupGrants   int
+	ProjectGrants                         int // project_permissions rows: distinct (project, permission)
+	ProjectUserGrants, ProjectGroupGrants int // project_permission_users and _groups rows
+	FirstUserID, FirstGroupID             int64
+	FirstProjectID                        int64
+	Elapsed                               time.Duration
+}
+
+// Grants returns the number of grants inserted: global and project, user
+// and group.
+func (s BulkStats) Grants() int {
+	return s.GlobalUserGrants + s.GlobalGroupGrants + s.ProjectUserGrants + s.ProjectGroupGrants
+}
+
+// The shape of a bulk dataset; BulkSpec explains each number.
+const (
+	bulkInactiveEvery     = 50
+	bulkSuperuserEvery    = 1000
+	bulkGlobalPerMille    = 5
+	bulkGlobalGroupOneIn  = 5
+	bulkProjectGroupOneIn = 4
+	bulkUserWindow        = 16
+	bulkGroupWindow       = 64
+	// bulkMaxDrawsPerGrant bounds the draws spent finding distinct grants,
+	// so that a spec asking for more grants than its users, groups and
+	// projects can hold fails instead of looping.
+	bulkMaxDrawsPerGrant = 50
+)
+
+// bulkEpoch is the created_at of the first bulk row; each next row is one
+// second later, so that timestamps are as deterministic as the rest.
+var bulkEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sqliteBulkParams bounds the parameters of one multi-row INSERT on
+// SQLite: below the 32,766 host parameters SQLite allows, and large enough
+// that the statement count, not the row count, stops mattering.
+const sqliteBulkParams = 8000
+
+// BulkLoad fills the database with the dataset spec describes, in one
+// transaction: on PostgreSQL streamed with COPY, on SQLite in multi-row
+// INSERTs. It is for benchmarks and query plans on a database nobody else
+// writes to while it runs: ids continue from the largest in each table.
+//
+// On PostgreSQL it then runs VACUUM ANALYZE, as autovacuum would soon
+// after a large insert. SQLite gathers no statistics unless asked, and the
+// service never asks, so it is left as it would be in production.
+func (db *DB) BulkLoad(ctx context.Context, spec BulkSpec) (BulkStats, error) {
+	start := time.Now()
+	if err := spec.validate(); err != nil {
+		return BulkStats{}, err
+	}
+	var perms []Permission
+	if err := db.Gorm.WithContext(ctx).Order("app_label, codename").Find(&perms).Error; err != nil {
+		return BulkStats{}, fmt.Errorf("bulk load: load permissions: %w", err)
+	}
+	var base [3]int64
+	for i, table := range []string{"users", "groups", "projects"} {
+		if err := db.Gorm.WithContext(ctx).Table(table).Select("COALESCE(MAX(id), 0)").Scan(&base[i]).Error; err != nil {
+			return BulkStats{}, fmt.Errorf("bulk load: largest id of %s: %w", table, err)
+		}
+	}
+	var ppBase int64
+	if err := db.Gorm.WithContext(ctx).Table("project_permissions").Select("COALESCE(MAX(id), 0)").Scan(&ppBase).Error; err != nil {
+		return BulkStats{}, fmt.Errorf("bulk load: largest id of project_permissions: %w", err)
+	}
+	data, err := spec.generate(perms, base[0], base[1], base[2], ppBase)
+	if err != nil {
+		return BulkStats{}, err
+	}
+	switch db.Dialect {
+	case Postgres:
+		err = db.copyBulk(ctx, data.tables)
+	default:
+		err = db.insertBulk(ctx, data.tables)
+	}
+	if err != nil {
+		return BulkStats{}, fmt.Errorf("bulk load: %w", err)
+	}
+	if db.Dialect == Postgres {
+		// What autovacuum does after a large insert, at once rather than
+		// within the minute: statistics for the planner, and the
+		// visibility map that lets index-only scans skip the heap.
+		if err := db.Gorm.WithContext(ctx).Exec("VACUUM ANALYZE").Error; err != nil {
+			return BulkStats{}, fmt.Errorf("bulk load: vacuum analyze: %w", err)
+		}
+	}
+	data.stats.Elapsed = time.Since(start)
+	return data.stats, nil
+}
+
+func (s BulkSpec) validate() error {
+	switch {
+	case s.Users < 0 || s.Groups < 0 || s.Projects < 0 || s.Grants < 0 || s.MembershipsPerUser < 0:
+		return fmt.Errorf("bulk load: negative count in %+v", s)
+	case s.Grants > 0 && s.Users == 0 && s.Groups == 0:
+		return errors.New("bulk load: grants need users or groups to hold them")
+	}
+	return nil
+}
+
+// bulkTable is the rows of one table, in insertion order.
+type bulkTable struct {
+	name    string
+	columns []string
+	rows    [][]any
+	// sequence is true for tables whose id column BulkLoad sets, so that
+	// PostgreSQL's identity sequence must be moved past the new ids.
+	sequence bool
+}
+
+type bulkData struct {
+	tables []*bulkTable
+	stats  BulkStats
+}
+
+// splitMix64 is the SplitMix64 generator: tiny, fast, and fully specified
+// here, so that a seed gives the same dataset whatever Go version runs it.
+type splitMix64 struct{ state uint64 }
+
+func (r *splitMix64) next() uint64 {
+	r.state += 0x9e3779b97f4a7c15
+	z := r.state
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// intn returns a number in [0, n); the modulo bias is below 2^-40 for
+// every n this file uses.
+func (r *splitMix64) intn(n int) int { return int(r.next() % uint64(n)) }
+
+// generate draws the dataset. Every draw comes from one generator in a
+// fixed order: users, memberships, group homes, grants.
+func (s BulkSpec) generate(perms []Permission, userBase, groupBase, projectBase, ppBase int64) (*bulkData, error) {
+	rng := &splitMix64{state: s.Seed}
+	at := func(i int) time.Time { return bulkEpoch.Add(time.Duration(i) * time.Second) }
+	d := &bulkData{stats: BulkStats{
+		Users: s.Users, Groups: s.Groups, Projects: s.Projects,
+		FirstUserID: userBase + 1, FirstGroupID: groupBase + 1, FirstProjectID: projectBase + 1,
+	}}
+
+	users := &bulkTable{name: "users", columns: []string{"id", "username", "is_active", "is_superuser", "created_at"}, sequence: true}
+	userHome := make([]int, s.Users)
+	for i := range s.Users {
+		id := userBase + int64(i) + 1
+		users.rows = append(users.rows, []any{id, fmt.Sprintf("bulk_user_%d", id),
+			i%bulkInactiveEvery != bulkInactiveEvery-1, i%bulkSuperuserEvery == bulkSuperuserEvery-1, at(i)})
+		if s.Projects > 0 {
+			userHome[i] = rng.intn(s.Projects)
+		}
+	}
+	groups := &bulkTable{name: "groups", columns: []string{"id", "name", "created_at"}, sequence: true}
+	for i := range s.Groups {
+		id := groupBase + int64(i) + 1
+		groups.rows = append(groups.rows, []any{id, fmt.Sprintf("bulk_group_%d", id), at(i)})
+	}
+	memberships := &bulkTable{name: "user_groups", columns: []string{"user_id", "group_id"}}
+	perUser := min(s.MembershipsPerUser, s.Groups)
+	for i := range s.Users {
+		chosen := make(map[int]bool, perUser)
+		for len(chosen) < perUser {
+			g := rng.intn(s.Groups)
+			if !chosen[g] {
+				chosen[g] = true
+				memberships.rows = append(memberships.rows, []any{userBase + int64(i) + 1, groupBase + int64(g) + 1})
+			}
+		}
+	}
+	d.stats.Memberships = len(memberships.rows)
+	projects := &bulkTable{name: "projects", columns: []string{"id", "name", "created_at"}, sequence: true}
+	for i := range s.Projects {
+		id := projectBase + int64(i) + 1
+		projects.rows = append(projects.rows, []any{id, fmt.Sprintf("bulk project %d", id), at(i)})
+	}
+	groupHome := make([]int, s.Groups)
+	for i := range groupHome {
+		if s.Projects > 0 {
+			groupHome[i] = rng.intn(s.Projects)
+		}
+	}
+
+	var projectPerms []int64
+	for _, p := range perms {
+		if p.AppLabel == "projects" {
+			projectPerms = append(projectPerms, p.ID)
+		}
+	}
+	if s.Grants > 0 && len(perms) == 0 {
+		return nil, errors.New("bulk load: the permission registry is empty; run the migrations first")
+	}
+	canProject := s.Projects > 0 && len(projectPerms) > 0
+
+	userPerms := &bulkTable{name: "user_permissions", columns: []string{"user_id", "permission_id"}}
+	groupPerms := &bulkTable{name: "group_permissions", columns: []string{"group_id", "permission_id"}}
+	projectGrants := &bulkTable{name: "project_permissions", columns: []string{"id", "project_id", "permission_id"}, sequence: true}
+	projectUsers := &bulkTable{name: "project_permission_users", columns: []string{"project_permission_id", "user_id"}}
+	projectGroups := &bulkTable{name: "project_permission_groups", columns: []string{"project_permission_id", "group_id"}}
+	type key struct{ holder, project, perm int64 }
+	var (
+		seenUser, seenGroup = map[key]bool{}, map[key]bool{}
+		ppID                = map[[2]int64]int64{} // (project, permission) → project_permissions id
+		draws, made         int
+	)
+	for made < s.Grants {
+		if draws++; draws > bulkMaxDrawsPerGrant*s.Grants {
+			return nil, fmt.Errorf("bulk load: found only %d distinct grants of %d in %d draws; %+v is too dense", made, s.Grants, draws-1, s)
+		}
+		global := !canProject || rng.intn(1000) < bulkGlobalPerMille
+		oneIn := bulkProjectGroupOneIn
+		if global {
+			oneIn = bulkGlobalGroupOneIn
+		}
+		byGroup := s.Users == 0 || (s.Groups > 0 && rng.intn(oneIn) == 0)
+		var (
+			holder int
+			k      key
+		)
+		if byGroup {
+			holder = rng.intn(s.Groups)
+			k.holder = groupBase + int64(holder) + 1
+		} else {
+			holder = rng.intn(s.Users)
+			k.holder = userBase + int64(holder) + 1
+		}
+		if global {
+			k.perm = perms[rng.intn(len(perms))].ID
+		} else {
+			home, window := userHome[holder], min(bulkUserWindow, s.Projects)
+			if byGroup {
+				home, window = groupHome[holder], min(bulkGroupWindow, s.Projects)
+			}
+			k.project = projectBase + int64((home+rng.intn(window))%s.Projects) + 1
+			k.perm = projectPerms[rng.intn(len(projectPerms))]
+		}
+		seen := seenUser
+		if byGroup {
+			seen = seenGroup
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		made++
+		switch {
+		case global && byGroup:
+			groupPerms.rows = append(groupPerms.rows, []any{k.holder, k.perm})
+		case global:
+			userPerms.rows = append(userPerms.rows, []any{k.holder, k.perm})
+		default:
+			pp, ok := ppID[[2]int64{k.project, k.perm}]
+			if !ok {
+				pp = ppBase + int64(len(projectGrants.rows)) + 1
+				ppID[[2]int64{k.project, k.perm}] = pp
+				projectGrants.rows = append(projectGrants.rows, []any{pp, k.project, k.perm})
+			}
+			if byGroup {
+				projectGroups.rows = append(projectGroups.rows, []any{pp, k.holder})
+			} else {
+				projectUsers.rows = append(projectUsers.rows, []any{pp, k.holder})
+			}
+		}
+	}
+	d.stats.GlobalUserGrants, d.stats.GlobalGroupGrants = len(userPerms.rows), len(groupPerms.rows)
+	d.stats.ProjectGrants = len(projectGrants.rows)
+	d.stats.ProjectUserGrants, d.stats.ProjectGroupGrants = len(projectUsers.rows), len(projectGroups.rows)
+	// Parents before children, for the foreign keys.
+	d.tables = []*bulkTable{users, groups, memberships, projects, userPerms, groupPerms, projectGrants, projectUsers, projectGroups}
+	return d, nil
+}
+
+// copyBulk streams the tables into PostgreSQL with COPY in one
+// transaction, then moves each identity sequence past the ids it set.
+func (db *DB) copyBulk(ctx context.Context, tables []*bulkTable) error {
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		sc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("PostgreSQL connection is a %T, not a pgx connection", driverConn)
+		}
+		tx, err := sc.Conn().Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		for _, t := range tables {
+			if len(t.rows) == 0 {
+				continue
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
+				return fmt.Errorf("copy into %s: %w", t.name, err)
+			}
+			if t.sequence {
+				q := fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT MAX(id) FROM %s))", t.name, t.name)
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return fmt.Errorf("move the id sequence of %s: %w", t.name, err)
+				}
+			}
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// insertBulk inserts the tables into SQLite in one transaction, many rows
+// per INSERT. SQLite's AUTOINCREMENT follows explicit ids by itself.
+func (db *DB) insertBulk(ctx context.Context, tables []*bulkTable) error {
+	return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, t := range tables {
+			perRow := len(t.columns)
+			batch := sqliteBulkParams / perRow
+			row := "(" + strings.TrimSuffix(strings.Repeat("?,", perRow), ",") + ")"
+			for start := 0; start < len(t.rows); start += batch {
+				rows := t.rows[start:min(start+batch, len(t.rows))]
+				var q strings.Builder
+				fmt.Fprintf(&q, "INSERT INTO %s (%s) VALUES ", t.name, strings.Join(t.columns, ", "))
+				args := make([]any, 0, len(rows)*perRow)
+				for i, r := range rows {
+					if i > 0 {
+						q.WriteByte(',')
+					}
+					q.WriteString(row)
+					args = append(args, r...)
+				}
+				// The transaction's own connection, not gorm's statement
+				// builder, which would re-parse thousands of placeholders.
+				if _, err := tx.Statement.ConnPool.ExecContext(ctx, q.String(), args...); err != nil {
+					return fmt.Errorf("insert into %s: %w", t.name, err)
+				}
+			}
+		}
+		return nil
+	})
+}

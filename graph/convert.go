@@ -21,7 +21,7 @@ func parseID(arg, id string) (int64, error) {
 }
 
 func userModel(u authz.User) *model.User {
-	return &model.User{ID: formatID(u.ID), Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser}
+	return &model.User{ID: formatID(u.ID), Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser, DBID: u.ID}
 }
 
 func groupModel(g authz.Group) *model.Group {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/grantql/grantql/authz"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -50,10 +51,13 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
 		// Produced by gqlgen itself (parse and validation errors) or
 		// already presented: keep it, with a code if it has none.
-		if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
-			if gqlErr.Extensions == nil {
-				gqlErr.Extensions = map[string]any{}
-			}
+		// Parse and validation errors (GRAPHQL_PARSE_FAILED,
+		// GRAPHQL_VALIDATION_FAILED) are bad input in SPEC §4's terms.
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		switch gqlErr.Extensions["code"] {
+		case nil, errcode.ParseFailed, errcode.ValidationFailed:
 			gqlErr.Extensions["code"] = CodeBadUserInput
 		}
 		return gqlErr

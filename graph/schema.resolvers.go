@@ -7,9 +7,412 @@ package graph
 
 import (
 	"context"
+	"errors"
 
+	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/graph/model"
 )
+
+// TotalCount is the resolver for the totalCount field.
+func (r *groupConnectionResolver) TotalCount(ctx context.Context, obj *model.GroupConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
+// CreateUser is the resolver for the createUser field.
+func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*model.User, error) {
+	viewer, err := requireSignedIn(ctx, "create users")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermAddUser); err != nil {
+		return nil, err
+	}
+	active, super := input.IsActive == nil || *input.IsActive, input.IsSuperuser != nil && *input.IsSuperuser
+	if super {
+		if err := r.Engine.RequireSuperuser(ctx, viewer, "create a superuser"); err != nil {
+			return nil, err
+		}
+	}
+	u, err := r.Engine.CreateUser(ctx, input.Username, active, super)
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
+
+// UpdateUser is the resolver for the updateUser field.
+func (r *mutationResolver) UpdateUser(ctx context.Context, id string, input model.UpdateUserInput) (*model.User, error) {
+	viewer, err := requireSignedIn(ctx, "change users")
+	if err != nil {
+		return nil, err
+	}
+	uid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.requireUserAdmin(ctx, viewer, authz.PermChangeUser, uid, "change a superuser"); err != nil {
+		return nil, err
+	}
+	if input.IsSuperuser != nil {
+		if err := r.Engine.RequireSuperuser(ctx, viewer, "change isSuperuser"); err != nil {
+			return nil, err
+		}
+	}
+	u, err := r.Engine.UpdateUser(ctx, uid, input.IsActive, input.IsSuperuser)
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
+
+// DeleteUser is the resolver for the deleteUser field.
+func (r *mutationResolver) DeleteUser(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "delete users")
+	if err != nil {
+		return false, err
+	}
+	uid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	err = r.requireUserAdmin(ctx, viewer, authz.PermDeleteUser, uid, "delete a superuser")
+	if errors.Is(err, authz.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return r.Engine.DeleteUser(ctx, uid)
+}
+
+// CreateGroup is the resolver for the createGroup field.
+func (r *mutationResolver) CreateGroup(ctx context.Context, name string) (*model.Group, error) {
+	viewer, err := requireSignedIn(ctx, "create groups")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermAddGroup); err != nil {
+		return nil, err
+	}
+	g, err := r.Engine.CreateGroup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return groupModel(g), nil
+}
+
+// DeleteGroup is the resolver for the deleteGroup field.
+func (r *mutationResolver) DeleteGroup(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "delete groups")
+	if err != nil {
+		return false, err
+	}
+	gid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermDeleteGroup); err != nil {
+		return false, err
+	}
+	return r.Engine.DeleteGroup(ctx, gid)
+}
+
+// AddUserToGroup is the resolver for the addUserToGroup field.
+func (r *mutationResolver) AddUserToGroup(ctx context.Context, user string, group string) (*model.Group, error) {
+	viewer, uid, gid, err := r.membershipArgs(ctx, user, group)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireJoinable(ctx, viewer, gid); err != nil {
+		return nil, err
+	}
+	if err := r.Engine.AddUserToGroup(ctx, uid, gid); err != nil {
+		return nil, err
+	}
+	return r.groupByID(ctx, gid)
+}
+
+// RemoveUserFromGroup is the resolver for the removeUserFromGroup field.
+func (r *mutationResolver) RemoveUserFromGroup(ctx context.Context, user string, group string) (*model.Group, error) {
+	_, uid, gid, err := r.membershipArgs(ctx, user, group)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Engine.RemoveUserFromGroup(ctx, uid, gid); err != nil {
+		return nil, err
+	}
+	return r.groupByID(ctx, gid)
+}
+
+// DefinePermission is the resolver for the definePermission field.
+func (r *mutationResolver) DefinePermission(ctx context.Context, input model.DefinePermissionInput) (*model.Permission, error) {
+	viewer, err := requireSignedIn(ctx, "define permissions")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireSuperuser(ctx, viewer, "define permissions"); err != nil {
+		return nil, err
+	}
+	p, err := r.Engine.DefinePermission(ctx, input.AppLabel, input.Codename, input.Name)
+	if err != nil {
+		return nil, err
+	}
+	return permissionModel(p), nil
+}
+
+// GrantPerm is the resolver for the grantPerm field.
+func (r *mutationResolver) GrantPerm(ctx context.Context, perm string, user *string, group *string) (bool, error) {
+	h, err := r.requireGlobalGrantAdmin(ctx, perm, user, group)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Engine.RequireGrantable(ctx, viewerID(ctx), perm, 0); err != nil {
+		return false, err
+	}
+	if err := r.Engine.GrantPerm(ctx, h, perm); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// RevokePerm is the resolver for the revokePerm field.
+func (r *mutationResolver) RevokePerm(ctx context.Context, perm string, user *string, group *string) (bool, error) {
+	h, err := r.requireGlobalGrantAdmin(ctx, perm, user, group)
+	if err != nil {
+		return false, err
+	}
+	return r.Engine.RevokePerm(ctx, h, perm)
+}
+
+// GrantProjectPerm is the resolver for the grantProjectPerm field.
+func (r *mutationResolver) GrantProjectPerm(ctx context.Context, perm string, project string, user *string, group *string) (*model.ProjectGrant, error) {
+	h, pid, err := r.requireProjectGrantAdmin(ctx, perm, project, user, group)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireGrantable(ctx, viewerID(ctx), perm, pid); err != nil {
+		return nil, err
+	}
+	if err := r.Engine.GrantProjectPerm(ctx, h, perm, pid); err != nil {
+		return nil, err
+	}
+	grants, err := r.projectGrants(ctx, pid, perm)
+	if err != nil {
+		return nil, err
+	}
+	if len(grants) != 1 {
+		return nil, errors.New("grant made but not found after")
+	}
+	return grants[0], nil
+}
+
+// RevokeProjectPerm is the resolver for the revokeProjectPerm field.
+func (r *mutationResolver) RevokeProjectPerm(ctx context.Context, perm string, project string, user *string, group *string) (bool, error) {
+	h, pid, err := r.requireProjectGrantAdmin(ctx, perm, project, user, group)
+	if err != nil {
+		return false, err
+	}
+	return r.Engine.RevokeProjectPerm(ctx, h, perm, pid)
+}
+
+// CreateProject is the resolver for the createProject field.
+func (r *mutationResolver) CreateProject(ctx context.Context, name string) (*model.Project, error) {
+	viewer, err := requireSignedIn(ctx, "create projects")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermAddProject); err != nil {
+		return nil, err
+	}
+	p, err := r.Engine.CreateProject(ctx, name, viewer)
+	if err != nil {
+		return nil, err
+	}
+	return projectModel(p), nil
+}
+
+// DeleteProject is the resolver for the deleteProject field.
+func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "delete projects")
+	if err != nil {
+		return false, err
+	}
+	pid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	err = r.Engine.RequireInProject(ctx, viewer, authz.PermDeleteProject, pid)
+	// The schema answers false for a project that does not exist, as
+	// deleteUser and deletePage do; whether an id exists is no secret
+	// from a signed-in viewer (project(id) answers NOT_FOUND too).
+	var nf *authz.NotFoundError
+	if errors.As(err, &nf) && nf.Kind == "project" {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return r.Engine.DeleteProject(ctx, pid)
+}
+
+// CreatePage is the resolver for the createPage field.
+func (r *mutationResolver) CreatePage(ctx context.Context, input model.CreatePageInput) (*model.Page, error) {
+	viewer, err := requireSignedIn(ctx, "create pages")
+	if err != nil {
+		return nil, err
+	}
+	pid, err := parseID("input.project", input.Project)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireInProject(ctx, viewer, authz.PermAddPage, pid); err != nil {
+		return nil, err
+	}
+	body := ""
+	if input.Body != nil {
+		body = *input.Body
+	}
+	p, err := r.Engine.CreatePage(ctx, authz.Page{ProjectID: pid, Title: input.Title, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	return pageModel(p), nil
+}
+
+// DeletePage is the resolver for the deletePage field.
+func (r *mutationResolver) DeletePage(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "delete pages")
+	if err != nil {
+		return false, err
+	}
+	pid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	page, err := r.Store.Page(ctx, pid)
+	if errors.Is(err, authz.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := r.Engine.RequireInProject(ctx, viewer, authz.PermDeletePage, page.ProjectID); err != nil {
+		return false, err
+	}
+	return r.Engine.DeletePage(ctx, pid)
+}
+
+// CreateAPIToken is the resolver for the createApiToken field.
+func (r *mutationResolver) CreateAPIToken(ctx context.Context, user string, name string) (*model.NewAPIToken, error) {
+	viewer, err := requireSignedIn(ctx, "create API tokens")
+	if err != nil {
+		return nil, err
+	}
+	uid, err := parseID("user", user)
+	if err != nil {
+		return nil, err
+	}
+	if err := authz.ValidateTokenName(name); err != nil {
+		return nil, err
+	}
+	if uid != viewer {
+		if err := r.Engine.Require(ctx, viewer, authz.PermChangeUser); err != nil {
+			return nil, err
+		}
+		// A token acts as its user: minting one must not give the viewer
+		// anything the viewer does not hold already.
+		if err := r.Engine.RequireCovers(ctx, viewer, uid, "create a token"); err != nil {
+			return nil, err
+		}
+	}
+	t, secret, err := r.Store.CreateToken(ctx, uid, name)
+	if err != nil {
+		return nil, err
+	}
+	return &model.NewAPIToken{ID: formatID(t.ID), Name: t.Name, Token: secret}, nil
+}
+
+// RevokeAPIToken is the resolver for the revokeApiToken field.
+func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "revoke API tokens")
+	if err != nil {
+		return false, err
+	}
+	tid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	t, err := r.Store.TokenByID(ctx, tid)
+	if err != nil {
+		return false, err
+	}
+	if t.UserID != viewer {
+		if err := r.requireUserAdmin(ctx, viewer, authz.PermChangeUser, t.UserID, "revoke a superuser's tokens"); err != nil {
+			return false, err
+		}
+	}
+	return r.Store.RevokeToken(ctx, tid)
+}
+
+// Project is the resolver for the project field.
+func (r *pageResolver) Project(ctx context.Context, obj *model.Page) (*model.Project, error) {
+	p, err := r.Store.Project(ctx, obj.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return projectModel(p), nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *pageConnectionResolver) TotalCount(ctx context.Context, obj *model.PageConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
+// Pages is the resolver for the pages field.
+func (r *projectResolver) Pages(ctx context.Context, obj *model.Project, first *int, after *string) (*model.PageConnection, error) {
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireInProject(ctx, viewerID(ctx), authz.PermViewPage, obj.DBID); err != nil {
+		return nil, err
+	}
+	rows, err := r.Store.ProjectPages(ctx, obj.DBID, req.After, req.First+1)
+	if err != nil {
+		return nil, err
+	}
+	rows, hasNext := trimPage(rows, req.First)
+	c := &model.PageConnection{
+		Edges: make([]*model.PageEdge, len(rows)),
+		Count: func(ctx context.Context) (int, error) { return r.Store.CountProjectPages(ctx, obj.DBID) },
+	}
+	var last int64
+	for i, p := range rows {
+		c.Edges[i] = &model.PageEdge{Cursor: encodeCursor(p.ID), Node: pageModel(p)}
+		last = p.ID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(rows))
+	return c, nil
+}
+
+// ViewerPermissions is the resolver for the viewerPermissions field.
+func (r *projectResolver) ViewerPermissions(ctx context.Context, obj *model.Project) ([]string, error) {
+	return r.Engine.ProjectPermissions(ctx, viewerID(ctx), obj.DBID)
+}
+
+// ViewerCan is the resolver for the viewerCan field.
+func (r *projectResolver) ViewerCan(ctx context.Context, obj *model.Project, perm string) (bool, error) {
+	d, err := r.Engine.HasProjectPerm(ctx, viewerID(ctx), perm, obj.DBID)
+	if err != nil {
+		return false, err
+	}
+	return d.Allowed, nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *projectConnectionResolver) TotalCount(ctx context.Context, obj *model.ProjectConnection) (int, error) {
+	return obj.Count(ctx)
+}
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.User, error) {
@@ -18,6 +421,43 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.User, error) {
 		return nil, nil
 	}
 	return userModel(u), nil
+}
+
+// Project is the resolver for the project field.
+func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project, error) {
+	pid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireInProject(ctx, viewerID(ctx), authz.PermViewProject, pid); err != nil {
+		return nil, err
+	}
+	p, err := r.Store.Project(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return projectModel(p), nil
+}
+
+// Projects is the resolver for the projects field.
+func (r *queryResolver) Projects(ctx context.Context, first *int, after *string) (*model.ProjectConnection, error) {
+	return r.projectsWithPerm(ctx, viewerID(ctx), authz.PermViewProject, first, after)
+}
+
+// Page is the resolver for the page field.
+func (r *queryResolver) Page(ctx context.Context, id string) (*model.Page, error) {
+	pid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.Page(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.RequireInProject(ctx, viewerID(ctx), authz.PermViewPage, p.ProjectID); err != nil {
+		return nil, err
+	}
+	return pageModel(p), nil
 }
 
 // Permissions is the resolver for the permissions field.
@@ -33,21 +473,284 @@ func (r *queryResolver) Permissions(ctx context.Context) ([]*model.Permission, e
 	return out, nil
 }
 
+// User is the resolver for the user field.
+func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
+	uid, err := r.subject(ctx, &id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Store.User(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
+
+// Users is the resolver for the users field.
+func (r *queryResolver) Users(ctx context.Context, first *int, after *string) (*model.UserConnection, error) {
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewerID(ctx), authz.PermViewUser); err != nil {
+		return nil, err
+	}
+	rows, err := r.Store.Users(ctx, req.After, req.First+1)
+	if err != nil {
+		return nil, err
+	}
+	rows, hasNext := trimPage(rows, req.First)
+	users, err := r.usersWithGroups(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	c := &model.UserConnection{
+		Edges: make([]*model.UserEdge, len(users)),
+		Count: func(ctx context.Context) (int, error) { n, err := r.Store.CountUsers(ctx); return int(n), err },
+	}
+	var last int64
+	for i, u := range users {
+		c.Edges[i] = &model.UserEdge{Cursor: encodeCursor(u.DBID), Node: u}
+		last = u.DBID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(users))
+	return c, nil
+}
+
+// Group is the resolver for the group field.
+func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, error) {
+	gid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewerID(ctx), authz.PermViewGroup); err != nil {
+		return nil, err
+	}
+	return r.groupByID(ctx, gid)
+}
+
 // Groups is the resolver for the groups field.
-func (r *userResolver) Groups(ctx context.Context, obj *model.User) ([]*model.Group, error) {
-	id, err := parseID("id", obj.ID)
+func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (*model.GroupConnection, error) {
+	req, err := pageRequest(first, after)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := r.Store.UserGroups(ctx, []int64{id})
+	if err := r.Engine.Require(ctx, viewerID(ctx), authz.PermViewGroup); err != nil {
+		return nil, err
+	}
+	rows, err := r.Store.Groups(ctx, req.After, req.First+1)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.Group, len(groups[id]))
-	for i, g := range groups[id] {
-		out[i] = groupModel(g)
+	rows, hasNext := trimPage(rows, req.First)
+	c := &model.GroupConnection{Edges: make([]*model.GroupEdge, len(rows)), Count: r.Store.CountGroups}
+	var last int64
+	for i, g := range rows {
+		c.Edges[i] = &model.GroupEdge{Cursor: encodeCursor(g.ID), Node: groupModel(g)}
+		last = g.ID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(rows))
+	return c, nil
+}
+
+// HasPerm is the resolver for the hasPerm field.
+func (r *queryResolver) HasPerm(ctx context.Context, perm string, user *string) (bool, error) {
+	uid, err := r.subject(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	d, err := r.Engine.HasPerm(ctx, uid, perm)
+	return d.Allowed && err == nil, err
+}
+
+// HasProjectPerm is the resolver for the hasProjectPerm field.
+func (r *queryResolver) HasProjectPerm(ctx context.Context, perm string, project string, user *string) (bool, error) {
+	uid, err := r.subject(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	pid, err := parseID("project", project)
+	if err != nil {
+		return false, err
+	}
+	d, err := r.Engine.HasProjectPerm(ctx, uid, perm, pid)
+	return d.Allowed && err == nil, err
+}
+
+// Check is the resolver for the check field.
+func (r *queryResolver) Check(ctx context.Context, input model.CheckInput) (*model.Decision, error) {
+	ds, err := r.CheckMany(ctx, []*model.CheckInput{&input})
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// CheckMany is the resolver for the checkMany field.
+func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInput) ([]*model.Decision, error) {
+	if len(inputs) == 0 {
+		return []*model.Decision{}, nil
+	}
+	if len(inputs) > maxCheckMany {
+		return nil, authz.InvalidInput("checkMany takes at most %d checks, got %d", maxCheckMany, len(inputs))
+	}
+	uid, err := r.subject(ctx, inputs[0].User)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]authz.CheckRequest, len(inputs))
+	for i, in := range inputs {
+		if i > 0 && !sameUser(inputs[0].User, in.User) {
+			return nil, authz.InvalidInput("inputs[%d].user: every check of one checkMany must name the same user", i)
+		}
+		pid, err := optionalID("project", in.Project)
+		if err != nil {
+			return nil, err
+		}
+		reqs[i] = authz.CheckRequest{Perm: in.Perm, Project: pid}
+	}
+	ds, err := r.Engine.CheckMany(ctx, uid, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Decision, len(ds))
+	for i, d := range ds {
+		out[i] = decisionModel(d)
 	}
 	return out, nil
+}
+
+// ProjectPermissions is the resolver for the projectPermissions field.
+func (r *queryResolver) ProjectPermissions(ctx context.Context, project string, user *string) ([]string, error) {
+	uid, err := r.subject(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := parseID("project", project)
+	if err != nil {
+		return nil, err
+	}
+	return r.Engine.ProjectPermissions(ctx, uid, pid)
+}
+
+// ProjectsWithPerm is the resolver for the projectsWithPerm field.
+func (r *queryResolver) ProjectsWithPerm(ctx context.Context, perm string, user *string, first *int, after *string) (*model.ProjectConnection, error) {
+	uid, err := r.subject(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return r.projectsWithPerm(ctx, uid, perm, first, after)
+}
+
+// UsersWithProjectPerm is the resolver for the usersWithProjectPerm field.
+func (r *queryResolver) UsersWithProjectPerm(ctx context.Context, perm string, project string, first *int, after *string) (*model.UserPermissionConnection, error) {
+	pid, err := parseID("project", project)
+	if err != nil {
+		return nil, err
+	}
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.requireMemberViewer(ctx, pid); err != nil {
+		return nil, err
+	}
+	page, err := r.Engine.UsersWithProjectPerm(ctx, perm, pid, req)
+	if err != nil {
+		return nil, err
+	}
+	c := &model.UserPermissionConnection{
+		Edges: make([]*model.UserPermissionEdge, len(page.Users)),
+		Count: func(ctx context.Context) (int, error) { return r.Engine.CountUsersWithProjectPerm(ctx, perm, pid) },
+	}
+	var last int64
+	for i, us := range page.Users {
+		sources := make([]model.DecisionReason, len(us.Sources))
+		for j, s := range us.Sources {
+			sources[j] = model.DecisionReason(s)
+		}
+		c.Edges[i] = &model.UserPermissionEdge{Cursor: encodeCursor(us.User.ID), Node: userModel(us.User), Sources: sources}
+		last = us.User.ID
+	}
+	c.PageInfo = pageInfo(page.HasNextPage, last, len(page.Users))
+	return c, nil
+}
+
+// ProjectGrants is the resolver for the projectGrants field.
+func (r *queryResolver) ProjectGrants(ctx context.Context, project string) ([]*model.ProjectGrant, error) {
+	pid, err := parseID("project", project)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.requireMemberViewer(ctx, pid); err != nil {
+		return nil, err
+	}
+	return r.projectGrants(ctx, pid, "")
+}
+
+// APITokens is the resolver for the apiTokens field.
+func (r *queryResolver) APITokens(ctx context.Context, user *string) ([]*model.APIToken, error) {
+	if _, err := requireSignedIn(ctx, "list API tokens"); err != nil {
+		return nil, err
+	}
+	uid, err := r.subject(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Store.User(ctx, uid); err != nil {
+		return nil, err
+	}
+	tokens, err := r.Store.Tokens(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.APIToken, len(tokens))
+	for i, t := range tokens {
+		out[i] = tokenModel(t)
+	}
+	return out, nil
+}
+
+// Groups is the resolver for the groups field.
+func (r *userResolver) Groups(ctx context.Context, obj *model.User) ([]*model.Group, error) {
+	if obj.Groups != nil {
+		return obj.Groups, nil
+	}
+	users, err := r.usersWithGroups(ctx, []authz.User{{ID: obj.DBID}})
+	if err != nil {
+		return nil, err
+	}
+	return users[0].Groups, nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *model.UserConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *userPermissionConnectionResolver) TotalCount(ctx context.Context, obj *model.UserPermissionConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
+// GroupConnection returns GroupConnectionResolver implementation.
+func (r *Resolver) GroupConnection() GroupConnectionResolver { return &groupConnectionResolver{r} }
+
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
+// Page returns PageResolver implementation.
+func (r *Resolver) Page() PageResolver { return &pageResolver{r} }
+
+// PageConnection returns PageConnectionResolver implementation.
+func (r *Resolver) PageConnection() PageConnectionResolver { return &pageConnectionResolver{r} }
+
+// Project returns ProjectResolver implementation.
+func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
+
+// ProjectConnection returns ProjectConnectionResolver implementation.
+func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
+	return &projectConnectionResolver{r}
 }
 
 // Query returns QueryResolver implementation.
@@ -56,7 +759,23 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
+// UserConnection returns UserConnectionResolver implementation.
+func (r *Resolver) UserConnection() UserConnectionResolver { return &userConnectionResolver{r} }
+
+// UserPermissionConnection returns UserPermissionConnectionResolver implementation.
+func (r *Resolver) UserPermissionConnection() UserPermissionConnectionResolver {
+	return &userPermissionConnectionResolver{r}
+}
+
 type (
-	queryResolver struct{ *Resolver }
-	userResolver  struct{ *Resolver }
+	groupConnectionResolver          struct{ *Resolver }
+	mutationResolver                 struct{ *Resolver }
+	pageResolver                     struct{ *Resolver }
+	pageConnectionResolver           struct{ *Resolver }
+	projectResolver                  struct{ *Resolver }
+	projectConnectionResolver        struct{ *Resolver }
+	queryResolver                    struct{ *Resolver }
+	userResolver                     struct{ *Resolver }
+	userConnectionResolver           struct{ *Resolver }
+	userPermissionConnectionResolver struct{ *Resolver }
 )

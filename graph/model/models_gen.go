@@ -2,12 +2,121 @@
 
 package model
 
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// An API token, without its secret.
+type APIToken struct {
+	// The token's id.
+	ID string `json:"id"`
+	// The token's label.
+	Name string `json:"name"`
+	// When the token was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// When the token was revoked; null while it works.
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// One check: may the user have the permission (in the project)?
+type CheckInput struct {
+	// The permission, app_label.codename.
+	Perm string `json:"perm"`
+	// The project; without one, the check is global (hasPerm).
+	Project *string `json:"project,omitempty"`
+	// The user to ask about; the viewer when omitted.
+	User *string `json:"user,omitempty"`
+}
+
+// A new page.
+type CreatePageInput struct {
+	// The project the page belongs to.
+	Project string `json:"project"`
+	// The title, 1 to 255 characters.
+	Title string `json:"title"`
+	// The body text.
+	Body *string `json:"body,omitempty"`
+}
+
+// A new user.
+type CreateUserInput struct {
+	// The unique username: 1 to 150 letters, digits and @ . + - _.
+	Username string `json:"username"`
+	// Inactive users hold no permission at all.
+	IsActive *bool `json:"isActive,omitempty"`
+	// Active superusers hold every permission.
+	IsSuperuser *bool `json:"isSuperuser,omitempty"`
+}
+
+// The answer to a check.
+type Decision struct {
+	// Whether the permission is granted.
+	Allowed bool `json:"allowed"`
+	// The permission checked.
+	Permission string `json:"permission"`
+	// The step that decided.
+	Reason DecisionReason `json:"reason"`
+}
+
+// A permission to add to the registry.
+type DefinePermissionInput struct {
+	// The application part: lower-case letters, digits and _, starting with a letter.
+	AppLabel string `json:"appLabel"`
+	// The action part: lower-case letters, digits and _, starting with a letter.
+	Codename string `json:"codename"`
+	// A human-readable name, 1 to 255 characters.
+	Name string `json:"name"`
+}
+
 // A named set of users; every permission a group holds, its members hold.
 type Group struct {
 	// The group's id.
 	ID string `json:"id"`
 	// The unique group name.
 	Name string `json:"name"`
+}
+
+// A group with its cursor.
+type GroupEdge struct {
+	// The cursor of this group.
+	Cursor string `json:"cursor"`
+	// The group.
+	Node *Group `json:"node"`
+}
+
+// Changes to users, groups, permissions, grants, projects, pages and tokens.
+// Every mutation needs a signed-in viewer.
+type Mutation struct {
+}
+
+// A newly created API token. The secret is shown here and nowhere else.
+type NewAPIToken struct {
+	// The token's id.
+	ID string `json:"id"`
+	// The token's label.
+	Name string `json:"name"`
+	// The secret to send as `Authorization: Bearer <token>`; shown only now.
+	Token string `json:"token"`
+}
+
+// A page with its cursor.
+type PageEdge struct {
+	// The cursor of this page.
+	Cursor string `json:"cursor"`
+	// The page.
+	Node *Page `json:"node"`
+}
+
+// Where a page of a connection ends.
+type PageInfo struct {
+	// Whether more items follow this page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last item of this page; pass it as `after` for the next one.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
 // A permission of the registry, named app_label.codename as in Django.
@@ -24,19 +133,142 @@ type Permission struct {
 	Key string `json:"key"`
 }
 
+// A project with its cursor.
+type ProjectEdge struct {
+	// The cursor of this project.
+	Cursor string `json:"cursor"`
+	// The project.
+	Node *Project `json:"node"`
+}
+
+// A permission held in a project, with the users and groups that hold it there.
+type ProjectGrant struct {
+	// The project.
+	Project *Project `json:"project"`
+	// The permission.
+	Permission *Permission `json:"permission"`
+	// The users who hold it in the project directly.
+	Users []*User `json:"users"`
+	// The groups that hold it in the project.
+	Groups []*Group `json:"groups"`
+}
+
+// Questions about users, groups, projects and permissions. Every field that
+// takes an optional `user` asks about the viewer when it is omitted; asking
+// about another user needs `auth.view_user`.
 type Query struct {
 }
 
-// A person or service that holds permissions, directly or through groups.
-type User struct {
-	// The user's id.
-	ID string `json:"id"`
-	// The unique username.
-	Username string `json:"username"`
-	// Inactive users hold no permission at all, even when they are superusers.
-	IsActive bool `json:"isActive"`
+// Flags to change; an omitted flag is left as it is.
+type UpdateUserInput struct {
+	// Inactive users hold no permission at all.
+	IsActive *bool `json:"isActive,omitempty"`
 	// Active superusers hold every permission.
-	IsSuperuser bool `json:"isSuperuser"`
-	// The groups the user belongs to, by name.
-	Groups []*Group `json:"groups"`
+	IsSuperuser *bool `json:"isSuperuser,omitempty"`
+}
+
+// A user with its cursor.
+type UserEdge struct {
+	// The cursor of this user.
+	Cursor string `json:"cursor"`
+	// The user.
+	Node *User `json:"node"`
+}
+
+// A user who holds a permission, and every source of it.
+type UserPermissionEdge struct {
+	// The cursor of this user.
+	Cursor string `json:"cursor"`
+	// The user.
+	Node *User `json:"node"`
+	// Where the permission comes from, in decision order.
+	Sources []DecisionReason `json:"sources"`
+}
+
+// Why a check was allowed or denied.
+type DecisionReason string
+
+const (
+	// Allowed: the user is an active superuser.
+	DecisionReasonSuperuser DecisionReason = "SUPERUSER"
+	// Allowed: the user holds the permission globally.
+	DecisionReasonGlobalUser DecisionReason = "GLOBAL_USER"
+	// Allowed: one of the user's groups holds the permission globally.
+	DecisionReasonGlobalGroup DecisionReason = "GLOBAL_GROUP"
+	// Allowed: the user holds the permission in the project.
+	DecisionReasonProjectUser DecisionReason = "PROJECT_USER"
+	// Allowed: one of the user's groups holds the permission in the project.
+	DecisionReasonProjectGroup DecisionReason = "PROJECT_GROUP"
+	// Allowed: an object-level rule allowed.
+	DecisionReasonObjectRule DecisionReason = "OBJECT_RULE"
+	// Denied: an object-level rule denied.
+	DecisionReasonDeniedByRule DecisionReason = "DENIED_BY_RULE"
+	// Denied: a backend vetoed.
+	DecisionReasonVetoed DecisionReason = "VETOED"
+	// Denied: the user is inactive.
+	DecisionReasonInactive DecisionReason = "INACTIVE"
+	// Denied: there is no signed-in user.
+	DecisionReasonAnonymous DecisionReason = "ANONYMOUS"
+	// Denied: the user holds the permission nowhere that counts.
+	DecisionReasonNoGrant DecisionReason = "NO_GRANT"
+	// Denied: the permission is not in the registry.
+	DecisionReasonUnknownPermission DecisionReason = "UNKNOWN_PERMISSION"
+)
+
+var AllDecisionReason = []DecisionReason{
+	DecisionReasonSuperuser,
+	DecisionReasonGlobalUser,
+	DecisionReasonGlobalGroup,
+	DecisionReasonProjectUser,
+	DecisionReasonProjectGroup,
+	DecisionReasonObjectRule,
+	DecisionReasonDeniedByRule,
+	DecisionReasonVetoed,
+	DecisionReasonInactive,
+	DecisionReasonAnonymous,
+	DecisionReasonNoGrant,
+	DecisionReasonUnknownPermission,
+}
+
+func (e DecisionReason) IsValid() bool {
+	switch e {
+	case DecisionReasonSuperuser, DecisionReasonGlobalUser, DecisionReasonGlobalGroup, DecisionReasonProjectUser, DecisionReasonProjectGroup, DecisionReasonObjectRule, DecisionReasonDeniedByRule, DecisionReasonVetoed, DecisionReasonInactive, DecisionReasonAnonymous, DecisionReasonNoGrant, DecisionReasonUnknownPermission:
+		return true
+	}
+	return false
+}
+
+func (e DecisionReason) String() string {
+	return string(e)
+}
+
+func (e *DecisionReason) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DecisionReason(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DecisionReason", str)
+	}
+	return nil
+}
+
+func (e DecisionReason) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DecisionReason) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DecisionReason) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -1,0 +1,77 @@
+// Package model holds the Go types of grantql's GraphQL schema: the ones
+// gqlgen generates (models_gen.go) and the ones written here, which carry
+// database ids and lazily counted totals that the schema does not show.
+package model
+
+import (
+	"context"
+	"time"
+)
+
+// User is the GraphQL User. DBID is its database id; Groups, when not nil,
+// holds groups loaded in a batch with other users.
+type User struct {
+	ID          string   `json:"id"`
+	Username    string   `json:"username"`
+	IsActive    bool     `json:"isActive"`
+	IsSuperuser bool     `json:"isSuperuser"`
+	DBID        int64    `json:"-"`
+	Groups      []*Group `json:"-"`
+}
+
+// Project is the GraphQL Project.
+type Project struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	DBID      int64     `json:"-"`
+}
+
+// Page is the GraphQL Page; its project is loaded on demand.
+type Page struct {
+	ID        string    `json:"id"`
+	Title     *string   `json:"title"`
+	Body      *string   `json:"body"`
+	CreatedAt time.Time `json:"createdAt"`
+	DBID      int64     `json:"-"`
+	ProjectID int64     `json:"-"`
+}
+
+// Counter counts every item of a connection, all pages together. It runs
+// only when a query asks for totalCount.
+type Counter func(ctx context.Context) (int, error)
+
+// ProjectConnection is a page of projects.
+type ProjectConnection struct {
+	Edges    []*ProjectEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+	Count    Counter        `json:"-"`
+}
+
+// PageConnection is a page of pages.
+type PageConnection struct {
+	Edges    []*PageEdge `json:"edges"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+	Count    Counter     `json:"-"`
+}
+
+// UserConnection is a page of users.
+type UserConnection struct {
+	Edges    []*UserEdge `json:"edges"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+	Count    Counter     `json:"-"`
+}
+
+// GroupConnection is a page of groups.
+type GroupConnection struct {
+	Edges    []*GroupEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+	Count    Counter      `json:"-"`
+}
+
+// UserPermissionConnection is a page of users who hold a permission.
+type UserPermissionConnection struct {
+	Edges    []*UserPermissionEdge `json:"edges"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+	Count    Counter               `json:"-"`
+}

@@ -33,8 +33,9 @@ bench: ## Run the engine benchmarks (see docs/benchmarks.md for the large-datase
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/
 
 .PHONY: generate
-generate: ## Regenerate the GraphQL code from schema.graphqls and gqlgen.yml.
+generate: ## Regenerate the GraphQL code from schema.graphqls and gqlgen.yml (and the gqlauthz example's).
 	$(GO) tool gqlgen generate
+	cd authz/gqlauthz/internal/example && $(GO) tool gqlgen generate
 
 .PHONY: lint
 lint: ## Check formatting and run go vet.

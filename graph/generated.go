@@ -42,6 +42,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	HasProjectPerm func(ctx context.Context, obj any, next graphql.Resolver, perm string, project *string) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -169,6 +170,7 @@ type ComplexityRoot struct {
 		HasPerm              func(childComplexity int, perm string, user *string) int
 		HasProjectPerm       func(childComplexity int, perm string, project string, user *string) int
 		Page                 func(childComplexity int, id string) int
+		Pages                func(childComplexity int, first *int, after *string) int
 		Permissions          func(childComplexity int) int
 		Project              func(childComplexity int, id string) int
 		ProjectGrants        func(childComplexity int, project string) int
@@ -236,7 +238,7 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, name string) (*model.Project, error)
 	DeleteProject(ctx context.Context, id string) (bool, error)
 	CreatePage(ctx context.Context, input model.CreatePageInput) (*model.Page, error)
-	DeletePage(ctx context.Context, id string) (bool, error)
+	DeletePage(ctx context.Context, id string) (*bool, error)
 	CreateAPIToken(ctx context.Context, user string, name string) (*model.NewAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id string) (bool, error)
 }
@@ -259,6 +261,7 @@ type QueryResolver interface {
 	Project(ctx context.Context, id string) (*model.Project, error)
 	Projects(ctx context.Context, first *int, after *string) (*model.ProjectConnection, error)
 	Page(ctx context.Context, id string) (*model.Page, error)
+	Pages(ctx context.Context, first *int, after *string) (*model.PageConnection, error)
 	Permissions(ctx context.Context) ([]*model.Permission, error)
 	User(ctx context.Context, id string) (*model.User, error)
 	Users(ctx context.Context, first *int, after *string) (*model.UserConnection, error)
@@ -909,6 +912,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Page(childComplexity, args["id"].(string)), true
+	case "Query.pages":
+		if e.ComplexityRoot.Query.Pages == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Pages(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.permissions":
 		if e.ComplexityRoot.Query.Permissions == nil {
 			break
@@ -1205,6 +1219,22 @@ An instant in time, as an RFC 3339 string.
 scalar Time
 
 """
+Guards a field: the viewer needs ` + "`" + `perm` + "`" + ` in a project. ` + "`" + `project` + "`" + ` names the
+field argument that holds the project id (a dotted path such as
+` + "`" + `input.project` + "`" + ` reaches into input objects); without it, the project is
+the parent object's (a Project, or an object of one, such as a Page). A
+denied field is null with an error whose code is FORBIDDEN and whose
+extensions name the permission and the project; without a viewer the
+code is UNAUTHENTICATED.
+"""
+directive @hasProjectPerm(
+  "The permission the viewer needs, app_label.codename."
+  perm: String!
+  "The name (or dotted path) of the argument that holds the project id."
+  project: String
+) on FIELD_DEFINITION
+
+"""
 Questions about users, groups, projects and permissions. Every field that
 takes an optional ` + "`" + `user` + "`" + ` asks about the viewer when it is omitted; asking
 about another user needs ` + "`" + `auth.view_user` + "`" + `.
@@ -1230,9 +1260,19 @@ type Query {
     after: String
   ): ProjectConnection!
   """
-  A page by id. Needs ` + "`" + `projects.view_page` + "`" + ` in the page's project.
+  A page by id; its fields need ` + "`" + `projects.view_page` + "`" + ` in the page's project.
   """
   page("The page's id." id: ID!): Page
+  """
+  The pages the viewer may view, across every project, in id order:
+  filtered in the database, so totalCount counts only those.
+  """
+  pages(
+    "How many pages to return, 1 to 100."
+    first: Int = 20
+    "The cursor after which to start."
+    after: String
+  ): PageConnection!
   """
   Every permission in the registry, sorted by key.
   """
@@ -1455,12 +1495,14 @@ type Mutation {
   """
   Creates a page. Needs ` + "`" + `projects.add_page` + "`" + ` in its project.
   """
-  createPage("The page." input: CreatePageInput!): Page!
+  createPage("The page." input: CreatePageInput!): Page
+    @hasProjectPerm(perm: "projects.add_page", project: "input.project")
   """
-  Deletes a page; false when there was no such page. Needs
-  ` + "`" + `projects.delete_page` + "`" + ` in its project.
+  Deletes a page. Needs ` + "`" + `projects.delete_page` + "`" + ` in its project; NOT_FOUND
+  when there is no such page.
   """
-  deletePage("The page." id: ID!): Boolean!
+  deletePage("The page." id: ID!): Boolean
+    @hasProjectPerm(perm: "projects.delete_page")
   """
   Creates an API token for a user: oneself, or anyone with
   ` + "`" + `auth.change_user` + "`" + ` (a superuser's token only by a superuser). The secret
@@ -1584,7 +1626,7 @@ type Project {
     first: Int = 20
     "The cursor after which to start."
     after: String
-  ): PageConnection
+  ): PageConnection @hasProjectPerm(perm: "projects.view_page")
   """
   Every permission the viewer holds in this project, sorted: what a
   frontend needs to decide which buttons to show. Empty for anonymous viewers.
@@ -1604,13 +1646,13 @@ type Page {
   "The page's id."
   id: ID!
   "The project the page belongs to."
-  project: Project!
+  project: Project @hasProjectPerm(perm: "projects.view_page")
   "The title."
-  title: String
+  title: String @hasProjectPerm(perm: "projects.view_page")
   "The body text."
-  body: String
+  body: String @hasProjectPerm(perm: "projects.view_page")
   "When the page was created."
-  createdAt: Time!
+  createdAt: Time @hasProjectPerm(perm: "projects.view_page")
 }
 
 """
@@ -2168,6 +2210,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) dir_hasProjectPerm_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "perm",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["perm"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addUserToGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2723,6 +2787,28 @@ func (ec *executionContext) field_Query_page_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -3947,12 +4033,35 @@ func (ec *executionContext) _Mutation_createPage(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreatePage(ctx, fc.Args["input"].(model.CreatePageInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.add_page")
+				if err != nil {
+					var zeroVal *model.Page
+					return zeroVal, err
+				}
+				project, err := ec.unmarshalOString2ᚖstring(ctx, "input.project")
+				if err != nil {
+					var zeroVal *model.Page
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *model.Page
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, nil, directive0, perm, project)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Page) graphql.Marshaler {
-			return ec.marshalNPage2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPage(ctx, selections, v)
+			return ec.marshalOPage2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPage(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3991,12 +4100,30 @@ func (ec *executionContext) _Mutation_deletePage(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeletePage(ctx, fc.Args["id"].(string))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.delete_page")
+				if err != nil {
+					var zeroVal *bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *bool
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, nil, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deletePage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4214,12 +4341,30 @@ func (ec *executionContext) _Page_project(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Page().Project(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.view_page")
+				if err != nil {
+					var zeroVal *model.Project
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *model.Project
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, obj, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
-			return ec.marshalNProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
+			return ec.marshalOProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Page_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4246,7 +4391,25 @@ func (ec *executionContext) _Page_title(ctx context.Context, field graphql.Colle
 		func(ctx context.Context) (any, error) {
 			return obj.Title, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.view_page")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, obj, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -4269,7 +4432,25 @@ func (ec *executionContext) _Page_body(ctx context.Context, field graphql.Collec
 		func(ctx context.Context) (any, error) {
 			return obj.Body, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.view_page")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, obj, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -4292,12 +4473,30 @@ func (ec *executionContext) _Page_createdAt(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.view_page")
+				if err != nil {
+					var zeroVal *time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *time.Time
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, obj, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Page_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4688,7 +4887,25 @@ func (ec *executionContext) _Project_pages(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().Pages(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				perm, err := ec.unmarshalNString2string(ctx, "projects.view_page")
+				if err != nil {
+					var zeroVal *model.PageConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasProjectPerm == nil {
+					var zeroVal *model.PageConnection
+					return zeroVal, errors.New("directive hasProjectPerm is not implemented")
+				}
+				return ec.Directives.HasProjectPerm(ctx, obj, directive0, perm, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageConnection) graphql.Marshaler {
 			return ec.marshalOPageConnection2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPageConnection(ctx, selections, v)
 		},
@@ -5215,6 +5432,50 @@ func (ec *executionContext) fieldContext_Query_page(ctx context.Context, field g
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_page_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pages(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Pages(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageConnection) graphql.Marshaler {
+			return ec.marshalNPageConnection2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPageConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8009,14 +8270,14 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createPage(ctx, field)
 			})
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "deletePage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deletePage(ctx, field)
 			})
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createApiToken":
@@ -8129,7 +8390,7 @@ func (ec *executionContext) _Page(ctx context.Context, sel ast.SelectionSet, obj
 					}
 				}()
 				res = ec._Page_project(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -8169,7 +8430,7 @@ func (ec *executionContext) _Page(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "createdAt":
 			out.Values[i] = ec._Page_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -8854,6 +9115,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_page(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pages":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pages(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -10211,10 +10494,6 @@ func (ec *executionContext) marshalNNewApiToken2ᚖgithubᚗcomᚋgrantqlᚋgran
 	return ec._NewApiToken(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNPage2githubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPage(ctx context.Context, sel ast.SelectionSet, v model.Page) graphql.Marshaler {
-	return ec._Page(ctx, sel, &v)
-}
-
 func (ec *executionContext) marshalNPage2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPage(ctx context.Context, sel ast.SelectionSet, v *model.Page) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -10223,6 +10502,20 @@ func (ec *executionContext) marshalNPage2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋg
 		return graphql.Null
 	}
 	return ec._Page(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPageConnection2githubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPageConnection(ctx context.Context, sel ast.SelectionSet, v model.PageConnection) graphql.Marshaler {
+	return ec._PageConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPageConnection2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPageConnection(ctx context.Context, sel ast.SelectionSet, v *model.PageConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PageConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageEdge2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐPageEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PageEdge) graphql.Marshaler {

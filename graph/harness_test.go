@@ -47,8 +47,11 @@ func newHarness(t *testing.T, db *models.DB) *harness {
 	t.Helper()
 	store := models.NewStore(db)
 	engine := authz.NewEngine(store)
-	h := &harness{t: t, ctx: context.Background(), db: db, store: store, engine: engine,
-		mux: graph.NewMux(engine, store, db)}
+	mux, err := graph.NewMux(context.Background(), engine, store, db)
+	if err != nil {
+		t.Fatalf("NewMux() = %v", err)
+	}
+	h := &harness{t: t, ctx: context.Background(), db: db, store: store, engine: engine, mux: mux}
 	u, secret, err := store.CreateSuperuser(h.ctx, "root")
 	if err != nil {
 		t.Fatalf("CreateSuperuser(root) = %v", err)

@@ -114,8 +114,8 @@ func projectModel(p authz.Project) *model.Project {
 }
 
 func pageModel(p authz.Page) *model.Page {
-	title, body := p.Title, p.Body
-	return &model.Page{ID: formatID(p.ID), Title: &title, Body: &body, CreatedAt: p.CreatedAt, DBID: p.ID, ProjectID: p.ProjectID}
+	title, body, created := p.Title, p.Body, p.CreatedAt
+	return &model.Page{ID: formatID(p.ID), Title: &title, Body: &body, CreatedAt: &created, DBID: p.ID, ProjectID: p.ProjectID}
 }
 
 func decisionModel(d authz.Decision) *model.Decision {
@@ -134,5 +134,16 @@ func projectConnection(page authz.ProjectPage, count model.Counter) *model.Proje
 		last = p.ID
 	}
 	c.PageInfo = pageInfo(page.HasNextPage, last, len(page.Projects))
+	return c
+}
+
+func pageConnection(rows []authz.Page, hasNext bool, count model.Counter) *model.PageConnection {
+	c := &model.PageConnection{Edges: make([]*model.PageEdge, len(rows)), Count: count}
+	var last int64
+	for i, p := range rows {
+		c.Edges[i] = &model.PageEdge{Cursor: encodeCursor(p.ID), Node: pageModel(p)}
+		last = p.ID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(rows))
 	return c
 }

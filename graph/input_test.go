@@ -294,12 +294,18 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 		// Deleting what does not exist is no error: the schema says false.
-		for _, field := range []string{"deleteUser", "deleteGroup", "deleteProject", "deletePage"} {
+		for _, field := range []string{"deleteUser", "deleteGroup", "deleteProject"} {
 			t.Run(field+" of an unknown id", func(t *testing.T) {
 				q := fmt.Sprintf(`mutation { %s(id: %q) }`, field, unknownID)
 				wantData(t, q, h.do(t, h.root.Token, q), fmt.Sprintf(`{%q: false}`, field))
 			})
 		}
+		// deletePage's guard needs the page's project, so an unknown page
+		// is NOT_FOUND: answering false would have to skip the check.
+		t.Run("deletePage of an unknown id", func(t *testing.T) {
+			q := fmt.Sprintf(`mutation { deletePage(id: %q) }`, unknownID)
+			wantError(t, q, h.do(t, h.root.Token, q), errWant{code: "NOT_FOUND", path: "deletePage", msg: []string{"page " + unknownID + " not found"}})
+		})
 		t.Run("revokeProjectPerm of what was never granted", func(t *testing.T) {
 			q := fmt.Sprintf(`mutation { revokeProjectPerm(perm: "projects.view_page", project: %q, user: %q) }`, gid(f.project.ID), f.user.gid())
 			wantData(t, q, h.do(t, h.root.Token, q), `{"revokeProjectPerm": false}`)
@@ -335,7 +341,10 @@ func wantNoLeak(t *testing.T, query string, res response) {
 // asViewer serves the GraphQL handler alone, with u as every request's
 // viewer: for requests that cannot authenticate, the database being gone.
 func asViewer(h *harness, u authz.User) *client.Client {
-	gql := graph.NewGraphQLHandler(h.engine, h.store)
+	gql, err := graph.NewGraphQLHandler(h.ctx, h.engine, h.store)
+	if err != nil {
+		h.t.Fatalf("NewGraphQLHandler() = %v", err)
+	}
 	return client.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gql.ServeHTTP(w, r.WithContext(graph.WithViewer(authz.WithRequestCache(r.Context()), u)))
 	}))

@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"github.com/grantql/grantql/authz"
+	"github.com/grantql/grantql/authz/gqlauthz"
 	"github.com/grantql/grantql/graph/model"
 )
 
@@ -255,17 +256,15 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (bool, 
 	return r.Engine.DeleteProject(ctx, pid)
 }
 
-// CreatePage is the resolver for the createPage field.
+// CreatePage is the resolver for the createPage field; @hasProjectPerm
+// has checked projects.add_page in input.project.
 func (r *mutationResolver) CreatePage(ctx context.Context, input model.CreatePageInput) (*model.Page, error) {
-	viewer, err := requireSignedIn(ctx, "create pages")
+	_, err := requireSignedIn(ctx, "create pages")
 	if err != nil {
 		return nil, err
 	}
 	pid, err := parseID("input.project", input.Project)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.RequireInProject(ctx, viewer, authz.PermAddPage, pid); err != nil {
 		return nil, err
 	}
 	body := ""
@@ -279,27 +278,18 @@ func (r *mutationResolver) CreatePage(ctx context.Context, input model.CreatePag
 	return pageModel(p), nil
 }
 
-// DeletePage is the resolver for the deletePage field.
-func (r *mutationResolver) DeletePage(ctx context.Context, id string) (bool, error) {
-	viewer, err := requireSignedIn(ctx, "delete pages")
-	if err != nil {
-		return false, err
-	}
+// DeletePage is the resolver for the deletePage field; @hasProjectPerm has
+// checked projects.delete_page in the page's project (pageProject).
+func (r *mutationResolver) DeletePage(ctx context.Context, id string) (*bool, error) {
 	pid, err := parseID("id", id)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	page, err := r.Store.Page(ctx, pid)
-	if errors.Is(err, authz.ErrNotFound) {
-		return false, nil
-	}
+	ok, err := r.Engine.DeletePage(ctx, pid)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if err := r.Engine.RequireInProject(ctx, viewer, authz.PermDeletePage, page.ProjectID); err != nil {
-		return false, err
-	}
-	return r.Engine.DeletePage(ctx, pid)
+	return &ok, nil
 }
 
 // CreateAPIToken is the resolver for the createApiToken field.
@@ -368,13 +358,11 @@ func (r *pageConnectionResolver) TotalCount(ctx context.Context, obj *model.Page
 	return obj.Count(ctx)
 }
 
-// Pages is the resolver for the pages field.
+// Pages is the resolver for the pages field; @hasProjectPerm has checked
+// projects.view_page in the project.
 func (r *projectResolver) Pages(ctx context.Context, obj *model.Project, first *int, after *string) (*model.PageConnection, error) {
 	req, err := pageRequest(first, after)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.RequireInProject(ctx, viewerID(ctx), authz.PermViewPage, obj.DBID); err != nil {
 		return nil, err
 	}
 	rows, err := r.Store.ProjectPages(ctx, obj.DBID, req.After, req.First+1)
@@ -382,27 +370,29 @@ func (r *projectResolver) Pages(ctx context.Context, obj *model.Project, first *
 		return nil, err
 	}
 	rows, hasNext := trimPage(rows, req.First)
-	c := &model.PageConnection{
-		Edges: make([]*model.PageEdge, len(rows)),
-		Count: func(ctx context.Context) (int, error) { return r.Store.CountProjectPages(ctx, obj.DBID) },
-	}
-	var last int64
-	for i, p := range rows {
-		c.Edges[i] = &model.PageEdge{Cursor: encodeCursor(p.ID), Node: pageModel(p)}
-		last = p.ID
-	}
-	c.PageInfo = pageInfo(hasNext, last, len(rows))
-	return c, nil
+	return pageConnection(rows, hasNext, func(ctx context.Context) (int, error) {
+		return r.Store.CountProjectPages(ctx, obj.DBID)
+	}), nil
 }
 
-// ViewerPermissions is the resolver for the viewerPermissions field.
+// ViewerPermissions is the resolver for the viewerPermissions field. The
+// projects of the whole enclosing list load with one statement.
 func (r *projectResolver) ViewerPermissions(ctx context.Context, obj *model.Project) ([]string, error) {
-	return r.Engine.ProjectPermissions(ctx, viewerID(ctx), obj.DBID)
+	viewer := viewerID(ctx)
+	if err := r.Engine.Prefetch(ctx, viewer, gqlauthz.SiblingProjects(ctx, obj.DBID)); err != nil {
+		return nil, err
+	}
+	return r.Engine.ProjectPermissions(ctx, viewer, obj.DBID)
 }
 
-// ViewerCan is the resolver for the viewerCan field.
+// ViewerCan is the resolver for the viewerCan field: false, never an
+// error, for a denial.
 func (r *projectResolver) ViewerCan(ctx context.Context, obj *model.Project, perm string) (bool, error) {
-	d, err := r.Engine.HasProjectPerm(ctx, viewerID(ctx), perm, obj.DBID)
+	viewer := viewerID(ctx)
+	if err := r.Engine.Prefetch(ctx, viewer, gqlauthz.SiblingProjects(ctx, obj.DBID)); err != nil {
+		return false, err
+	}
+	d, err := r.Engine.HasProjectPerm(ctx, viewer, perm, obj.DBID)
 	if err != nil {
 		return false, err
 	}
@@ -458,6 +448,36 @@ func (r *queryResolver) Page(ctx context.Context, id string) (*model.Page, error
 		return nil, err
 	}
 	return pageModel(p), nil
+}
+
+// Pages is the resolver for the pages field.
+func (r *queryResolver) Pages(ctx context.Context, first *int, after *string) (*model.PageConnection, error) {
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	viewer := viewerID(ctx)
+	perm, err := r.Engine.Registry().Lookup(ctx, authz.PermViewPage)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.Store.VisiblePages(ctx, viewer, perm.ID, req.After, req.First+1)
+	if err != nil {
+		return nil, err
+	}
+	rows, hasNext := trimPage(rows, req.First)
+	// The rows are exactly the pages the viewer may view: their guarded
+	// fields answer from one prefetch.
+	projects := make([]int64, len(rows))
+	for i, p := range rows {
+		projects[i] = p.ProjectID
+	}
+	if err := r.Engine.Prefetch(ctx, viewer, projects); err != nil {
+		return nil, err
+	}
+	return pageConnection(rows, hasNext, func(ctx context.Context) (int, error) {
+		return r.Store.CountVisiblePages(ctx, viewer, perm.ID)
+	}), nil
 }
 
 // Permissions is the resolver for the permissions field.

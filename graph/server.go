@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/grantql/grantql/authz"
+	"github.com/grantql/grantql/authz/gqlauthz"
 	"github.com/grantql/grantql/models"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -29,9 +30,19 @@ const readyTimeout = 2 * time.Second
 const queryCacheSize = 1000
 
 // NewGraphQLHandler returns the GraphQL endpoint over engine and store,
-// with POST and GET transports and the error presenter.
-func NewGraphQLHandler(engine *authz.Engine, store *models.Store) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Engine: engine, Store: store}}))
+// with POST and GET transports, the @hasProjectPerm guard and the error
+// presenter. It refuses a schema whose uses of @hasProjectPerm do not
+// validate, naming each bad use.
+func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.Store) (http.Handler, error) {
+	guard := NewGuard(engine, store)
+	schema := NewExecutableSchema(Config{
+		Resolvers:  &Resolver{Engine: engine, Store: store},
+		Directives: DirectiveRoot{HasProjectPerm: guard.HasProjectPerm},
+	})
+	if err := guard.Validate(ctx, schema.Schema()); err != nil {
+		return nil, err
+	}
+	srv := handler.New(schema)
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
@@ -39,16 +50,45 @@ func NewGraphQLHandler(engine *authz.Engine, store *models.Store) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(RecoverPanic)
-	return srv
+	return srv, nil
+}
+
+// NewGuard returns the @hasProjectPerm guard of grantql's schema: Project
+// and Page belong to projects, and deletePage finds its project through
+// the page it names.
+func NewGuard(engine *authz.Engine, store *models.Store) *gqlauthz.Guard {
+	viewer := func(ctx context.Context) (int64, bool) {
+		u, ok := ViewerFrom(ctx)
+		return u.ID, ok
+	}
+	pageProject := func(ctx context.Context, args map[string]any) (int64, error) {
+		s, _ := args["id"].(string)
+		id, err := parseID("id", s)
+		if err != nil {
+			return 0, err
+		}
+		p, err := store.Page(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		return p.ProjectID, nil
+	}
+	return gqlauthz.New(engine, viewer,
+		gqlauthz.WithProjectTypes("Project", "Page"),
+		gqlauthz.WithFieldProject("Mutation.deletePage", pageProject))
 }
 
 // NewMux returns the service's routes: the GraphiQL page at /, the API at
 // /graphql (behind bearer-token authentication), /healthz (the process is
 // up) and /readyz (the database answers; 503 otherwise).
-func NewMux(engine *authz.Engine, store *models.Store, db Pinger) *http.ServeMux {
+func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db Pinger) (*http.ServeMux, error) {
+	gql, err := NewGraphQLHandler(ctx, engine, store)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("grantql", "/graphql"))
-	mux.Handle("/graphql", Authenticate(store, NewGraphQLHandler(engine, store)))
+	mux.Handle("/graphql", Authenticate(store, gql))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -61,5 +101,5 @@ func NewMux(engine *authz.Engine, store *models.Store, db Pinger) *http.ServeMux
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
+	return mux, nil
 }

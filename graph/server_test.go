@@ -27,7 +27,11 @@ type gqlResponse struct {
 func newServer(t *testing.T, db *models.DB) *httptest.Server {
 	t.Helper()
 	store := models.NewStore(db)
-	srv := httptest.NewServer(graph.NewMux(authz.NewEngine(store), store, db))
+	mux, err := graph.NewMux(context.Background(), authz.NewEngine(store), store, db)
+	if err != nil {
+		t.Fatalf("NewMux() = %v", err)
+	}
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
 }

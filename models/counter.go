@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -11,7 +12,8 @@ import (
 // WithCounting. Tests and the load generator use it to hold the engine to
 // its statement budget.
 type StatementCounter struct {
-	total atomic.Int64
+	total       atomic.Int64
+	permissions atomic.Int64
 }
 
 type counterKey struct{}
@@ -24,8 +26,17 @@ func (c *StatementCounter) WithCounting(ctx context.Context) context.Context {
 // Count returns the statements counted so far.
 func (c *StatementCounter) Count() int64 { return c.total.Load() }
 
-// Reset sets the count back to zero.
-func (c *StatementCounter) Reset() { c.total.Store(0) }
+// Permissions returns how many of the counted statements read grants:
+// those that name a grant table (checks, prefetches, reverse questions),
+// as opposed to those that load data.
+func (c *StatementCounter) Permissions() int64 { return c.permissions.Load() }
+
+// Reset sets the counts back to zero.
+func (c *StatementCounter) Reset() { c.total.Store(0); c.permissions.Store(0) }
+
+// grantTables are the tables whose mention makes a statement a permission
+// statement.
+var grantTables = []string{"user_permissions", "group_permissions", "project_permission"}
 
 // counterCallback is registered after every kind of statement gorm runs.
 func counterCallback(db *gorm.DB) {
@@ -34,6 +45,13 @@ func counterCallback(db *gorm.DB) {
 	}
 	if c, ok := db.Statement.Context.Value(counterKey{}).(*StatementCounter); ok {
 		c.total.Add(1)
+		sql := db.Statement.SQL.String()
+		for _, t := range grantTables {
+			if strings.Contains(sql, t) {
+				c.permissions.Add(1)
+				break
+			}
+		}
 	}
 }
 

@@ -82,9 +82,9 @@ func (g *Guard) HasProjectPerm(ctx context.Context, obj any, next graphql.Resolv
 	viewer, ok := g.viewer(ctx)
 	if !ok {
 		return nil, &gqlerror.Error{
-			Message:    fmt.Sprintf("sign in to read this field (it needs %s)", perm),
-			Extensions: map[string]any{"code": CodeUnauthenticated, "permission": perm},
-			Err:        authz.Unauthenticated("read this field"),
+			Message:    fmt.Sprintf("sign in to use this field (it needs %s)", perm),
+			Extensions: map[string]any{"code": CodeUnauthenticated},
+			Err:        authz.Unauthenticated("use this field"),
 		}
 	}
 	pid, err := g.project(ctx, obj, project)
@@ -193,7 +193,7 @@ func parseProjectID(path string, v any) (int64, error) {
 		err = fmt.Errorf("unexpected %T", v)
 	}
 	if err != nil || id <= 0 {
-		return 0, authz.InvalidInput("%s: %v is not a valid project id (want a positive integer)", path, v)
+		return 0, authz.InvalidInput("%s: %q is not a valid id (want a positive integer)", path, fmt.Sprint(v))
 	}
 	return id, nil
 }

@@ -63,6 +63,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := engine.Registry().Refresh(ctx); err != nil {
 		return fmt.Errorf("load the permission registry: %w", err)
 	}
+	mux, err := graph.NewMux(ctx, engine, store, db)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -72,7 +76,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           graph.NewMux(engine, store, db),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -27,15 +27,21 @@ type Project struct {
 	DBID      int64     `json:"-"`
 }
 
+// InProject implements gqlauthz.InProject: a project belongs to itself.
+func (p *Project) InProject() int64 { return p.DBID }
+
 // Page is the GraphQL Page; its project is loaded on demand.
 type Page struct {
-	ID        string    `json:"id"`
-	Title     *string   `json:"title"`
-	Body      *string   `json:"body"`
-	CreatedAt time.Time `json:"createdAt"`
-	DBID      int64     `json:"-"`
-	ProjectID int64     `json:"-"`
+	ID        string     `json:"id"`
+	Title     *string    `json:"title"`
+	Body      *string    `json:"body"`
+	CreatedAt *time.Time `json:"createdAt"`
+	DBID      int64      `json:"-"`
+	ProjectID int64      `json:"-"`
 }
+
+// InProject implements gqlauthz.InProject.
+func (p *Page) InProject() int64 { return p.ProjectID }
 
 // Counter counts every item of a connection, all pages together. It runs
 // only when a query asks for totalCount.

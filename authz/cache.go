@@ -5,15 +5,29 @@ import (
 	"sync"
 )
 
-// RequestCache holds the grants loaded during one request, per user and per
-// project, like the permission caches Django keeps on a user instance. It is
-// safe for concurrent use, as gqlgen resolves fields concurrently.
+// RequestCache holds what one request has loaded and decided, like the
+// permission caches Django keeps on a user instance: grants per user and
+// project, object-level results per (user, project, permission, object
+// type, object id) with their log lines, and what rules see of users and
+// projects. Clear empties all of it. It also remembers which decision logs
+// the request has enqueued, which Clear keeps: a decision is logged once per
+// request. It is safe for concurrent use, as gqlgen resolves fields
+// concurrently.
 type RequestCache struct {
 	mu sync.Mutex
 	// generation counts clears, so that a load that started before a clear
 	// does not put stale grants back after it.
 	generation uint64
 	users      map[int64]*userGrants
+	// objects holds object-level results; nil until the first is stored.
+	objects map[objectKey]objectResult
+	// ruleUsers and ruleProjects hold what rules see of users and
+	// projects; nil until the first is stored.
+	ruleUsers    map[int64]RuleUser
+	ruleProjects map[int64]RuleProject
+	// logged holds the decisions enqueued to the log sink during the
+	// request; Clear keeps it.
+	logged map[logKey]struct{}
 }
 
 // userGrants is what the cache knows of one user.
@@ -46,11 +60,104 @@ func ClearRequestCache(ctx context.Context) {
 	}
 }
 
-// Clear empties the cache.
+// Clear empties the cache: grants, object-level results and what rules see
+// of users and projects. It keeps the set of logged decisions.
 func (c *RequestCache) Clear() {
 	c.mu.Lock()
 	c.generation++
 	c.users = map[int64]*userGrants{}
+	c.objects = nil
+	c.ruleUsers, c.ruleProjects = nil, nil
+	c.mu.Unlock()
+}
+
+// currentGeneration returns the number of clears so far. A result computed
+// from loads made after it is stored only if no clear happened since.
+func (c *RequestCache) currentGeneration() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.generation
+}
+
+// lookupObject returns the cached object-level result for k.
+func (c *RequestCache) lookupObject(k objectKey) (objectResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.objects[k]
+	return r, ok
+}
+
+// storeObject caches an object-level result computed since generation gen,
+// unless the cache was cleared in the meantime.
+func (c *RequestCache) storeObject(k objectKey, r objectResult, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.generation {
+		return
+	}
+	if c.objects == nil {
+		c.objects = map[objectKey]objectResult{}
+	}
+	c.objects[k] = r
+}
+
+// lookupSubject returns what the cache knows of user (ok false: nothing)
+// and of projects, and the projects it does not know.
+func (c *RequestCache) lookupSubject(user int64, projects []int64) (u RuleUser, ok bool, found map[int64]RuleProject, missing []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u, ok = c.ruleUsers[user]
+	found = make(map[int64]RuleProject, len(projects))
+	for _, p := range projects {
+		if rp, hit := c.ruleProjects[p]; hit {
+			found[p] = rp
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	return u, ok, found, missing
+}
+
+// storeSubject caches what rules see of a user and of projects, loaded
+// since generation gen, unless the cache was cleared in the meantime.
+func (c *RequestCache) storeSubject(u RuleUser, projects map[int64]RuleProject, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.generation {
+		return
+	}
+	if c.ruleUsers == nil {
+		c.ruleUsers = map[int64]RuleUser{}
+	}
+	c.ruleUsers[u.ID] = u
+	if len(projects) > 0 && c.ruleProjects == nil {
+		c.ruleProjects = make(map[int64]RuleProject, len(projects))
+	}
+	for id, p := range projects {
+		c.ruleProjects[id] = p
+	}
+}
+
+// markLogged records that the decision k is being enqueued, and reports
+// false when the request enqueued it already.
+func (c *RequestCache) markLogged(k logKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.logged[k]; ok {
+		return false
+	}
+	if c.logged == nil {
+		c.logged = map[logKey]struct{}{}
+	}
+	c.logged[k] = struct{}{}
+	return true
+}
+
+// unmarkLogged forgets k, after enqueuing it failed, so that a later
+// check may try again.
+func (c *RequestCache) unmarkLogged(k logKey) {
+	c.mu.Lock()
+	delete(c.logged, k)
 	c.mu.Unlock()
 }
 

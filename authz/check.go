@@ -15,7 +15,8 @@ type Decision struct {
 	Reason  Reason
 	// Backend names the backend that allowed or vetoed; empty when the
 	// engine decided before the chain (anonymous, inactive, superuser) or
-	// every backend abstained.
+	// every backend abstained. When an object rule decided, it is the
+	// backend whose project-level allow the rule confirmed or overruled.
 	Backend string
 }
 
@@ -27,6 +28,17 @@ type Engine struct {
 	store    Store
 	registry *Registry
 	backends []Backend
+
+	// rules holds the object-level rules, Go and stored (olp.go, rules.go).
+	rules *ruleSet
+	// universalOLP makes rules run for superusers too (SPEC §2).
+	universalOLP bool
+	// noPageRules leaves out the built-in Page rules.
+	noPageRules bool
+	// verbosity is the decision-log verbosity, 0 to 2 (SPEC §3).
+	verbosity int
+	// sink receives every decision's log, once per request; nil: none.
+	sink LogSink
 }
 
 // Option configures an Engine.
@@ -38,23 +50,69 @@ func WithBackends(backends ...Backend) Option {
 	return func(e *Engine) { e.backends = backends }
 }
 
-// NewEngine returns an engine over store.
+// WithUniversalOLP switches universal OLP on or off (off by default): when
+// on, object rules run for active superusers too, and may deny them.
+func WithUniversalOLP(on bool) Option {
+	return func(e *Engine) { e.universalOLP = on }
+}
+
+// WithVerbosity sets the decision-log verbosity (DefaultVerbosity, 1, by
+// default): 0 keeps no logs, 1 keeps the automatic lines, 2 adds a header.
+// Values below 0 count as 0 and above 2 as 2.
+func WithVerbosity(v int) Option {
+	return func(e *Engine) { e.verbosity = min(max(v, VerbosityNone), VerbosityHeader) }
+}
+
+// WithLogSink makes the engine hand every decision's log to sink, once per
+// distinct decision per request (per check without a request cache). At
+// verbosity 0 nothing is logged.
+func WithLogSink(sink LogSink) Option {
+	return func(e *Engine) { e.sink = sink }
+}
+
+// WithRuleStore gives the engine a store of declarative (CEL) rules. The
+// engine reads them when an object check first needs a rule, again after
+// every CreateRule and DeleteRule it makes, and at most every
+// ruleReloadInterval otherwise, to see rules changed by other instances.
+func WithRuleStore(rs RuleStore) Option {
+	return func(e *Engine) { e.rules.store = rs }
+}
+
+// WithoutPageRules leaves out the built-in Page rules that NewEngine
+// registers otherwise (RegisterPageRules).
+func WithoutPageRules() Option {
+	return func(e *Engine) { e.noPageRules = true }
+}
+
+// NewEngine returns an engine over store. Unless WithoutPageRules is
+// given, it registers the built-in Page rules (RegisterPageRules).
 func NewEngine(store Store, opts ...Option) *Engine {
-	e := &Engine{store: store, registry: NewRegistry(store), backends: []Backend{BuiltinBackend()}}
+	e := &Engine{store: store, registry: NewRegistry(store), backends: []Backend{BuiltinBackend()},
+		rules: newRuleSet(), verbosity: DefaultVerbosity}
 	for _, o := range opts {
 		o(e)
 	}
+	if !e.noPageRules {
+		// A fresh engine has no rules to collide with, so this cannot fail.
+		if err := RegisterPageRules(e); err != nil {
+			panic(err)
+		}
+	}
 	return e
 }
+
+// Verbosity returns the engine's decision-log verbosity.
+func (e *Engine) Verbosity() int { return e.verbosity }
 
 // Registry returns the engine's permission registry.
 func (e *Engine) Registry() *Registry { return e.registry }
 
 // CheckRequest is one question of CheckMany: Perm in Project, or globally
-// when Project is 0.
+// when Project is 0; on Object too when it is not nil (SPEC §2).
 type CheckRequest struct {
 	Perm    string
 	Project int64
+	Object  *Object
 }
 
 // HasPerm decides whether user holds perm globally (SPEC §1 steps 1–3,
@@ -80,54 +138,14 @@ func (e *Engine) HasProjectPerm(ctx context.Context, user int64, perm string, pr
 }
 
 // CheckMany answers several checks for one user with at most one statement,
-// whatever the number of projects. A malformed or unknown permission, or a
-// project or user that does not exist, fails the whole batch with an error
-// that names the offending request's index.
+// whatever the number of projects; requests with an object may cost one
+// more, whatever their number (CheckManyObjects). A malformed or unknown
+// permission, an invalid object, or a project or user that does not exist,
+// fails the whole batch with an error that names the offending request's
+// index.
 func (e *Engine) CheckMany(ctx context.Context, user int64, reqs []CheckRequest) ([]Decision, error) {
-	perms := make([]Permission, len(reqs))
-	projects := make([]int64, 0, len(reqs))
-	seen := make(map[int64]bool, len(reqs))
-	for i, r := range reqs {
-		p, err := e.registry.Lookup(ctx, r.Perm)
-		if err != nil {
-			return nil, batchError(len(reqs), i, err)
-		}
-		perms[i] = p
-		if r.Project < 0 {
-			return nil, batchError(len(reqs), i, &NotFoundError{Kind: "project", ID: r.Project})
-		}
-		if r.Project > 0 && !seen[r.Project] {
-			seen[r.Project] = true
-			projects = append(projects, r.Project)
-		}
-	}
-	out := make([]Decision, len(reqs))
-	if user == Anonymous {
-		for i, r := range reqs {
-			out[i] = Decision{Perm: r.Perm, Project: r.Project, Reason: ReasonAnonymous}
-		}
-		return out, nil
-	}
-	ug, err := e.grants(ctx, user, projects)
-	if err != nil {
-		return nil, err
-	}
-	if !ug.found {
-		return nil, &NotFoundError{Kind: "user", ID: user}
-	}
-	for i, r := range reqs {
-		if r.Project > 0 && ug.projects[r.Project] == nil {
-			return nil, batchError(len(reqs), i, &NotFoundError{Kind: "project", ID: r.Project})
-		}
-	}
-	for i, r := range reqs {
-		d, err := e.decide(ctx, user, ug, perms[i], r.Project)
-		if err != nil {
-			return nil, batchError(len(reqs), i, err)
-		}
-		out[i] = d
-	}
-	return out, nil
+	ds, _, err := e.check(ctx, user, reqs, false)
+	return ds, err
 }
 
 // ProjectPermissions returns, sorted, every permission for which

@@ -31,6 +31,10 @@ type DecisionLog struct {
 }
 
 // DecisionLogFilter selects decision logs; nil fields select everything.
+// A User or Project of 0 selects the logs without one (anonymous checks,
+// global checks, or users and projects deleted since); an ObjectType or
+// ObjectID of "" selects the logs without an object. Since and Until select
+// Since ≤ CreatedAt < Until. Tag selects the logs with an entry so tagged.
 type DecisionLogFilter struct {
 	User       *int64
 	Perm       *string
@@ -46,7 +50,9 @@ type DecisionLogFilter struct {
 }
 
 // LogSink receives decision logs off the check's critical path. Enqueue
-// may block while its queue is full (back-pressure) and never drops a log.
+// may block while its queue is full (back-pressure) and never drops a log
+// (LogWriter's sampling of allowed logs, when switched on, is the one
+// deliberate exception).
 type LogSink interface {
 	Enqueue(ctx context.Context, log DecisionLog) error
 }
@@ -80,6 +86,8 @@ type GrantEvent struct {
 }
 
 // GrantEventFilter selects grant events; nil fields select everything.
+// An id of 0 selects the events without one (Actor 0: changes made from
+// the command line). Since and Until select Since ≤ CreatedAt < Until.
 type GrantEventFilter struct {
 	Actor   *int64
 	Action  *string

@@ -51,7 +51,7 @@ var builtinPerms = func() []string {
 		"projects.publish_page", "projects.manage_members",
 		"auth.add_user", "auth.change_user", "auth.delete_user", "auth.view_user",
 		"auth.add_group", "auth.change_group", "auth.delete_group", "auth.view_group",
-		"authz.view_decisionlog",
+		"authz.view_decisionlog", "authz.change_rule",
 	}
 	slices.Sort(ps)
 	return ps

@@ -109,14 +109,18 @@ type Store interface {
 	GrantWriter
 	HolderGrantStore
 	PageStore
+	RuleSubjectStore
 }
 
-// Page is the built-in example resource: it belongs to one project.
+// Page is the built-in example resource: it belongs to one project. The
+// built-in object-level rules read Published and AuthorID.
 type Page struct {
 	ID        int64
 	ProjectID int64
 	Title     string
 	Body      string
+	Published bool
+	AuthorID  int64 // 0: none (never set, or the author was deleted)
 	CreatedAt time.Time
 }
 
@@ -133,8 +137,14 @@ type HolderGrantStore interface {
 	HolderGrants(ctx context.Context, h Holder) (HeldGrants, error)
 }
 
-// PageStore writes pages, the built-in example resource.
+// PageStore writes pages, the built-in example resource. Methods that name
+// a page that does not exist return a *NotFoundError.
 type PageStore interface {
+	// CreatePage stores p in its project, with its author (0: none).
 	CreatePage(ctx context.Context, p Page) (Page, error)
+	// UpdatePage changes the fields given (nil: unchanged) and returns the page.
+	UpdatePage(ctx context.Context, id int64, title, body *string) (Page, error)
+	// PublishPage sets whether the page is published and returns it.
+	PublishPage(ctx context.Context, id int64, published bool) (Page, error)
 	DeletePage(ctx context.Context, id int64) (bool, error)
 }

@@ -133,8 +133,8 @@ func TestViewerOverHTTP(t *testing.T) {
 			if err := json.Unmarshal(res.Data, &data); err != nil {
 				t.Fatal(err)
 			}
-			if len(data.Permissions) != 19 {
-				t.Fatalf("permissions = %d entries, want 19", len(data.Permissions))
+			if len(data.Permissions) != 20 {
+				t.Fatalf("permissions = %d entries, want 20", len(data.Permissions))
 			}
 			p := data.Permissions[0]
 			if p.Key != "auth.add_group" || p.AppLabel != "auth" || p.Codename != "add_group" || p.Name != "Can add group" {

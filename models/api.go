@@ -18,7 +18,24 @@ func (p Project) domain() authz.Project {
 }
 
 func (p Page) domain() authz.Page {
-	return authz.Page{ID: p.ID, ProjectID: p.ProjectID, Title: p.Title, Body: p.Body, CreatedAt: p.CreatedAt}
+	return authz.Page{ID: p.ID, ProjectID: p.ProjectID, Title: p.Title, Body: p.Body,
+		Published: p.Published, AuthorID: deref(p.AuthorID), CreatedAt: p.CreatedAt}
+}
+
+// ref maps an id to a nullable column: 0 stands for NULL.
+func ref(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// deref maps a nullable id column back: NULL is 0.
+func deref(id *int64) int64 {
+	if id == nil {
+		return 0
+	}
+	return *id
 }
 
 // takeByID loads the row of dest's table with id: a *authz.NotFoundError
@@ -143,12 +160,18 @@ func (s *Store) CountProjectPages(ctx context.Context, project int64) (int, erro
 	return n, dbError(fmt.Sprintf("count pages of project %d", project), err)
 }
 
-// CreatePage creates a page in a project.
+// CreatePage creates a page in a project, with its author (0: none) and
+// published flag.
 func (s *Store) CreatePage(ctx context.Context, p authz.Page) (authz.Page, error) {
-	row := Page{ProjectID: p.ProjectID, Title: p.Title, Body: p.Body}
+	row := Page{ProjectID: p.ProjectID, Title: p.Title, Body: p.Body, Published: p.Published, AuthorID: ref(p.AuthorID)}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := exists(tx, "project", "projects", p.ProjectID); err != nil {
 			return err
+		}
+		if p.AuthorID != 0 {
+			if err := exists(tx, "user", "users", p.AuthorID); err != nil {
+				return err
+			}
 		}
 		return tx.Create(&row).Error
 	})
@@ -156,6 +179,49 @@ func (s *Store) CreatePage(ctx context.Context, p authz.Page) (authz.Page, error
 		return authz.Page{}, txError(fmt.Sprintf("create page in project %d", p.ProjectID), err)
 	}
 	return row.domain(), nil
+}
+
+// updatePage applies changes to a page and returns it as it is after
+// them, in one transaction: a *authz.NotFoundError when there is no page.
+func (s *Store) updatePage(ctx context.Context, op string, id int64, changes map[string]any) (authz.Page, error) {
+	var row Page
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if len(changes) > 0 {
+			res := tx.Model(&Page{}).Where("id = ?", id).Updates(changes)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return &authz.NotFoundError{Kind: "page", ID: id}
+			}
+		}
+		err := tx.Take(&row, id).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return &authz.NotFoundError{Kind: "page", ID: id}
+		}
+		return err
+	})
+	if err != nil {
+		return authz.Page{}, txError(fmt.Sprintf("%s page %d", op, id), err)
+	}
+	return row.domain(), nil
+}
+
+// UpdatePage changes a page's title and body; a nil one stays as it is.
+func (s *Store) UpdatePage(ctx context.Context, id int64, title, body *string) (authz.Page, error) {
+	changes := map[string]any{}
+	if title != nil {
+		changes["title"] = *title
+	}
+	if body != nil {
+		changes["body"] = *body
+	}
+	return s.updatePage(ctx, "update", id, changes)
+}
+
+// PublishPage publishes a page, or takes it back to a draft.
+func (s *Store) PublishPage(ctx context.Context, id int64, published bool) (authz.Page, error) {
+	return s.updatePage(ctx, "publish", id, map[string]any{"published": published})
 }
 
 // DeletePage deletes a page; false when there was none.

@@ -33,7 +33,7 @@ import (
 //     of projects rather than a few grants in each of thousands.
 //
 // Global grants draw from every permission in the registry when BulkLoad
-// runs (on a fresh database, the 19 built-in ones of the migrations).
+// runs (on a fresh database, the 20 built-in ones of the migrations).
 type BulkSpec struct {
 	Users, Groups, Projects, Grants int
 	MembershipsPerUser              int

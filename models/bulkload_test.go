@@ -154,7 +154,7 @@ func TestBulkLoad(t *testing.T) {
 
 func TestBulkLoadTooDense(t *testing.T) {
 	db := dbtest.Open(t, models.SQLite)
-	// Two users, one project: at most 2×10 project and 2×19 global grants.
+	// Two users, one project: at most 2×10 project and 2×20 global grants.
 	spec := models.BulkSpec{Users: 2, Projects: 1, Grants: 100, Seed: 1}
 	if _, err := db.BulkLoad(context.Background(), spec); err == nil {
 		t.Errorf("BulkLoad(%+v) = nil error, want an error for a spec too dense to fill", spec)

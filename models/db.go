@@ -37,7 +37,7 @@ const sqliteBusyTimeout = 5 * time.Second
 // writers wait instead of failing with "database is locked" and deletes
 // cascade.
 func Open(url string) (*DB, error) {
-	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, PrepareStmt: false}
+	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, PrepareStmt: false, NowFunc: now}
 	var (
 		gdb     *gorm.DB
 		err     error
@@ -71,6 +71,12 @@ func Open(url string) (*DB, error) {
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{Gorm: gdb, Dialect: dialect}, nil
 }
+
+// now is the time gorm and this package store in created_at columns: UTC,
+// because SQLite compares times as text and a local offset would sort
+// wrongly; whole microseconds, because that is what PostgreSQL keeps, so
+// that both dialects give back the time they were given.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 func sqliteDSN(url string) string {
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:")

@@ -281,7 +281,7 @@ func explainDenseGroupGrants(t *testing.T, db *models.DB, s explained) {
 	}
 	defer tx.Rollback()
 	// Every group gets the permissions whose id makes id+group a multiple
-	// of 5: about 4 of the 19 each.
+	// of 5: about 4 of the 20 each.
 	queryLines(t, tx, `INSERT INTO group_permissions (group_id, permission_id)
 SELECT g.id, p.id FROM groups g CROSS JOIN permissions p WHERE (g.id + p.id) % 5 = 0
 ON CONFLICT DO NOTHING`)

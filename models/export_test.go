@@ -1,5 +1,7 @@
 package models
 
+import "testing"
+
 // The statements, for the query-plan test in package models_test, which
 // cannot live in package models because dbtest imports models.
 const (
@@ -9,3 +11,11 @@ const (
 	UsersWithProjectPermSQL      = usersWithProjectPermSQL
 	CountUsersWithProjectPermSQL = countUsersWithProjectPermSQL
 )
+
+// SetPurgeChunk makes PurgeDecisionLogs delete n logs per statement until
+// the test ends.
+func SetPurgeChunk(t testing.TB, n int) {
+	old := purgeChunk
+	purgeChunk = n
+	t.Cleanup(func() { purgeChunk = old })
+}

@@ -130,10 +130,12 @@ func holderExists(tx *gorm.DB, h authz.Holder) error {
 	return exists(tx, "group", "groups", h.Group)
 }
 
-// insertIgnore inserts row unless an equal key exists: granting twice
-// leaves one row and is not an error.
-func insertIgnore(tx *gorm.DB, row any) error {
-	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error
+// insertIgnore inserts row unless an equal key exists, and says whether it
+// did: granting twice leaves one row, records one event, and is not an
+// error.
+func insertIgnore(tx *gorm.DB, row any) (bool, error) {
+	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(row)
+	return res.RowsAffected > 0, res.Error
 }
 
 // GrantPerm implements authz.GrantWriter.
@@ -142,10 +144,20 @@ func (s *Store) GrantPerm(ctx context.Context, h authz.Holder, perm int64) error
 		if err := holderExists(tx, h); err != nil {
 			return err
 		}
-		if h.User > 0 {
-			return insertIgnore(tx, &UserPermission{UserID: h.User, PermissionID: perm})
+		key, err := permKey(tx, perm)
+		if err != nil {
+			return err
 		}
-		return insertIgnore(tx, &GroupPermission{GroupID: h.Group, PermissionID: perm})
+		var added bool
+		if h.User > 0 {
+			added, err = insertIgnore(tx, &UserPermission{UserID: h.User, PermissionID: perm})
+		} else {
+			added, err = insertIgnore(tx, &GroupPermission{GroupID: h.Group, PermissionID: perm})
+		}
+		if err != nil || !added {
+			return err
+		}
+		return recordEvent(ctx, tx, holderEvent(authz.ActionGrantPerm, h, key, 0, heldState{false}, heldState{true}))
 	})
 	return txError(fmt.Sprintf("grant permission %d", perm), err)
 }
@@ -163,8 +175,15 @@ func (s *Store) RevokePerm(ctx context.Context, h authz.Holder, perm int64) (boo
 		} else {
 			res = tx.Where("group_id = ? AND permission_id = ?", h.Group, perm).Delete(&GroupPermission{})
 		}
-		removed = res.RowsAffected > 0
-		return res.Error
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		removed = true
+		key, err := permKey(tx, perm)
+		if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, holderEvent(authz.ActionRevokePerm, h, key, 0, heldState{true}, heldState{false}))
 	})
 	return removed, txError(fmt.Sprintf("revoke permission %d", perm), err)
 }
@@ -179,18 +198,28 @@ func (s *Store) GrantProjectPerm(ctx context.Context, h authz.Holder, perm, proj
 		if err := holderExists(tx, h); err != nil {
 			return err
 		}
-		return linkProjectPerm(tx, h, perm, project)
+		key, err := permKey(tx, perm)
+		if err != nil {
+			return err
+		}
+		added, err := linkProjectPerm(tx, h, perm, project)
+		if err != nil || !added {
+			return err
+		}
+		return recordEvent(ctx, tx, holderEvent(authz.ActionGrantProjectPerm, h, key, project, heldState{false}, heldState{true}))
 	})
 	return txError(fmt.Sprintf("grant permission %d in project %d", perm, project), err)
 }
 
-func linkProjectPerm(tx *gorm.DB, h authz.Holder, perm, project int64) error {
-	if err := insertIgnore(tx, &ProjectPermission{ProjectID: project, PermissionID: perm}); err != nil {
-		return err
+// linkProjectPerm links the holder to the (project, permission) row,
+// creating the row when needed, and says whether the link is new.
+func linkProjectPerm(tx *gorm.DB, h authz.Holder, perm, project int64) (bool, error) {
+	if _, err := insertIgnore(tx, &ProjectPermission{ProjectID: project, PermissionID: perm}); err != nil {
+		return false, err
 	}
 	var pp ProjectPermission
 	if err := tx.Where("project_id = ? AND permission_id = ?", project, perm).Take(&pp).Error; err != nil {
-		return err
+		return false, err
 	}
 	if h.User > 0 {
 		return insertIgnore(tx, &ProjectPermissionUser{ProjectPermissionID: pp.ID, UserID: h.User})
@@ -223,14 +252,22 @@ func (s *Store) RevokeProjectPerm(ctx context.Context, h authz.Holder, perm, pro
 		} else {
 			res = tx.Where("project_permission_id = ? AND group_id = ?", pp.ID, h.Group).Delete(&ProjectPermissionGroup{})
 		}
-		if res.Error != nil {
+		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
-		removed = res.RowsAffected > 0
-		return tx.Exec(`DELETE FROM project_permissions WHERE id = ?
+		removed = true
+		err = tx.Exec(`DELETE FROM project_permissions WHERE id = ?
 			AND NOT EXISTS (SELECT 1 FROM project_permission_users WHERE project_permission_id = ?)
 			AND NOT EXISTS (SELECT 1 FROM project_permission_groups WHERE project_permission_id = ?)`,
 			pp.ID, pp.ID, pp.ID).Error
+		if err != nil {
+			return err
+		}
+		key, err := permKey(tx, perm)
+		if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, holderEvent(authz.ActionRevokeProjectPerm, h, key, project, heldState{true}, heldState{false}))
 	})
 	return removed, txError(fmt.Sprintf("revoke permission %d in project %d", perm, project), err)
 }
@@ -238,16 +275,26 @@ func (s *Store) RevokeProjectPerm(ctx context.Context, h authz.Holder, perm, pro
 // txError passes the engine's typed errors through and wraps the rest.
 func txError(op string, err error) error {
 	var nf *authz.NotFoundError
-	if err == nil || errors.As(err, &nf) {
+	if err == nil || errors.As(err, &nf) || errors.Is(err, authz.ErrConflict) || errors.Is(err, authz.ErrInvalidInput) {
 		return err
 	}
 	return dbError(op, err)
 }
 
+// createUser inserts a user and its create_user event in tx.
+func createUser(ctx context.Context, tx *gorm.DB, row *User) error {
+	if err := tx.Create(row).Error; err != nil {
+		return err
+	}
+	return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionCreateUser, User: row.ID,
+		After: state(userState{Username: row.Username, IsActive: row.IsActive, IsSuperuser: row.IsSuperuser})})
+}
+
 // CreateUser implements authz.GrantWriter; a taken username is authz.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u authz.User) (authz.User, error) {
 	row := User{Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return createUser(ctx, tx, &row) })
+	if err != nil {
 		err = dbError(fmt.Sprintf("create user %q", u.Username), err)
 		if errors.Is(err, authz.ErrConflict) {
 			err = authz.Conflict("username %q is taken", u.Username)
@@ -257,7 +304,8 @@ func (s *Store) CreateUser(ctx context.Context, u authz.User) (authz.User, error
 	return row.domain(), nil
 }
 
-// UpdateUser implements authz.GrantWriter.
+// UpdateUser implements authz.GrantWriter. Only a change of a flag is
+// written and recorded.
 func (s *Store) UpdateUser(ctx context.Context, id int64, isActive, isSuperuser *bool) (authz.User, error) {
 	var u User
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -266,17 +314,22 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, isActive, isSuperuser 
 		} else if err != nil {
 			return err
 		}
+		before := userState{IsActive: u.IsActive, IsSuperuser: u.IsSuperuser}
 		changes := map[string]any{}
-		if isActive != nil {
+		if isActive != nil && *isActive != u.IsActive {
 			changes["is_active"], u.IsActive = *isActive, *isActive
 		}
-		if isSuperuser != nil {
+		if isSuperuser != nil && *isSuperuser != u.IsSuperuser {
 			changes["is_superuser"], u.IsSuperuser = *isSuperuser, *isSuperuser
 		}
 		if len(changes) == 0 {
 			return nil
 		}
-		return tx.Model(&User{}).Where("id = ?", id).Updates(changes).Error
+		if err := tx.Model(&User{}).Where("id = ?", id).Updates(changes).Error; err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionUpdateUser, User: id,
+			Before: state(before), After: state(userState{IsActive: u.IsActive, IsSuperuser: u.IsSuperuser})})
 	})
 	return u.domain(), txError(fmt.Sprintf("update user %d", id), err)
 }
@@ -290,15 +343,46 @@ func (s *Store) deleteByID(ctx context.Context, kind string, model any, id int64
 	return res.RowsAffected > 0, nil
 }
 
+// deleteRecorded loads the row of model with id, deletes it (the foreign
+// keys cascade) and records the event that event builds from the loaded
+// row, in one transaction; false when there was no row.
+func (s *Store) deleteRecorded(ctx context.Context, kind string, model any, id int64, event func() authz.GrantEvent) (bool, error) {
+	var deleted bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Take(model, id).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		res := tx.Delete(model, id)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		deleted = true
+		return recordEvent(ctx, tx, event())
+	})
+	return deleted, txError(fmt.Sprintf("delete %s %d", kind, id), err)
+}
+
 // DeleteUser implements authz.GrantWriter.
 func (s *Store) DeleteUser(ctx context.Context, id int64) (bool, error) {
-	return s.deleteByID(ctx, "user", &User{}, id)
+	var u User
+	return s.deleteRecorded(ctx, "user", &u, id, func() authz.GrantEvent {
+		return authz.GrantEvent{Action: authz.ActionDeleteUser, User: id,
+			Before: state(userState{Username: u.Username, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser})}
+	})
 }
 
 // CreateGroup implements authz.GrantWriter; a taken name is authz.ErrConflict.
 func (s *Store) CreateGroup(ctx context.Context, name string) (authz.Group, error) {
 	row := Group{Name: name}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionCreateGroup, Group: row.ID, After: state(nameState{name})})
+	})
+	if err != nil {
 		err = dbError(fmt.Sprintf("create group %q", name), err)
 		if errors.Is(err, authz.ErrConflict) {
 			err = authz.Conflict("group name %q is taken", name)
@@ -310,7 +394,10 @@ func (s *Store) CreateGroup(ctx context.Context, name string) (authz.Group, erro
 
 // DeleteGroup implements authz.GrantWriter.
 func (s *Store) DeleteGroup(ctx context.Context, id int64) (bool, error) {
-	return s.deleteByID(ctx, "group", &Group{}, id)
+	var g Group
+	return s.deleteRecorded(ctx, "group", &g, id, func() authz.GrantEvent {
+		return authz.GrantEvent{Action: authz.ActionDeleteGroup, Group: id, Before: state(nameState{g.Name})}
+	})
 }
 
 // AddUserToGroup implements authz.GrantWriter.
@@ -322,7 +409,12 @@ func (s *Store) AddUserToGroup(ctx context.Context, user, group int64) error {
 		if err := exists(tx, "group", "groups", group); err != nil {
 			return err
 		}
-		return insertIgnore(tx, &UserGroup{UserID: user, GroupID: group})
+		added, err := insertIgnore(tx, &UserGroup{UserID: user, GroupID: group})
+		if err != nil || !added {
+			return err
+		}
+		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionAddUserToGroup, User: user, Group: group,
+			Before: state(memberState{false}), After: state(memberState{true})})
 	})
 	return txError(fmt.Sprintf("add user %d to group %d", user, group), err)
 }
@@ -338,13 +430,20 @@ func (s *Store) RemoveUserFromGroup(ctx context.Context, user, group int64) (boo
 			return err
 		}
 		res := tx.Where("user_id = ? AND group_id = ?", user, group).Delete(&UserGroup{})
-		removed = res.RowsAffected > 0
-		return res.Error
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		removed = true
+		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionRemoveUserFromGroup, User: user, Group: group,
+			Before: state(memberState{true}), After: state(memberState{false})})
 	})
 	return removed, txError(fmt.Sprintf("remove user %d from group %d", user, group), err)
 }
 
-// CreateProject implements authz.GrantWriter.
+// CreateProject implements authz.GrantWriter. It records the creation,
+// with the creator as its user, and one grant_project_perm event per
+// permission the creator receives, so that the trail of a user's grants in
+// a project starts with the project.
 func (s *Store) CreateProject(ctx context.Context, name string, creator int64, perms []int64) (authz.Project, error) {
 	row := Project{Name: name}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -356,12 +455,29 @@ func (s *Store) CreateProject(ctx context.Context, name string, creator int64, p
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
-		if creator == 0 {
-			return nil
+		err := recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionCreateProject, User: creator, Project: row.ID,
+			After: state(nameState{name})})
+		if err != nil || creator == 0 || len(perms) == 0 {
+			return err
 		}
+		keys, err := permKeys(tx, perms)
+		if err != nil {
+			return err
+		}
+		h := authz.Holder{User: creator}
 		for _, p := range perms {
-			if err := linkProjectPerm(tx, authz.Holder{User: creator}, p, row.ID); err != nil {
+			key, ok := keys[p]
+			if !ok {
+				return &authz.NotFoundError{Kind: "permission", ID: p}
+			}
+			added, err := linkProjectPerm(tx, h, p, row.ID)
+			if err != nil {
 				return err
+			}
+			if added {
+				if err := recordEvent(ctx, tx, holderEvent(authz.ActionGrantProjectPerm, h, key, row.ID, heldState{false}, heldState{true})); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -374,5 +490,8 @@ func (s *Store) CreateProject(ctx context.Context, name string, creator int64, p
 
 // DeleteProject implements authz.GrantWriter.
 func (s *Store) DeleteProject(ctx context.Context, id int64) (bool, error) {
-	return s.deleteByID(ctx, "project", &Project{}, id)
+	var p Project
+	return s.deleteRecorded(ctx, "project", &p, id, func() authz.GrantEvent {
+		return authz.GrantEvent{Action: authz.ActionDeleteProject, Project: id, Before: state(nameState{p.Name})}
+	})
 }

@@ -31,8 +31,8 @@ func TestMigrationsUpDownUp(t *testing.T) {
 			if n != len(st) {
 				t.Errorf("Up() applied %d migrations, want %d", n, len(st))
 			}
-			if got := countPermissions(t, db); got != 19 {
-				t.Errorf("built-in permissions after Up = %d, want 19", got)
+			if got := countPermissions(t, db); got != 20 {
+				t.Errorf("built-in permissions after Up = %d, want 20", got)
 			}
 			if err := m.DownTo(ctx, 0); err != nil {
 				t.Fatal(err)
@@ -48,8 +48,8 @@ func TestMigrationsUpDownUp(t *testing.T) {
 			if _, err := m.Up(ctx); err != nil {
 				t.Fatalf("Up() after DownTo(0): %v", err)
 			}
-			if got := countPermissions(t, db); got != 19 {
-				t.Errorf("built-in permissions after second Up = %d, want 19", got)
+			if got := countPermissions(t, db); got != 20 {
+				t.Errorf("built-in permissions after second Up = %d, want 20", got)
 			}
 			st, err = m.Status(ctx)
 			if err != nil {

@@ -61,6 +61,8 @@ type Page struct {
 	ProjectID int64
 	Title     string
 	Body      string
+	Published bool
+	AuthorID  *int64
 	CreatedAt time.Time
 }
 
@@ -111,6 +113,7 @@ type DecisionLog struct {
 	Source     string
 	RequestID  string
 	Backend    string
+	Username   string
 	CreatedAt  time.Time
 }
 
@@ -123,12 +126,44 @@ type DecisionLogEntry struct {
 	Tags          string
 }
 
+// DecisionLogTag says that a decision log has a tag: one of its entries
+// carries it.
+type DecisionLogTag struct {
+	DecisionLogID int64  `gorm:"primaryKey;autoIncrement:false"`
+	Tag           string `gorm:"primaryKey"`
+}
+
+// Rule is a declarative object-level rule.
+type Rule struct {
+	ID          int64
+	Permission  string
+	ObjectType  string
+	Expression  string
+	Description string
+	CreatedAt   time.Time
+}
+
+// GrantEvent is one entry of the audit trail of grant changes. Its ids
+// have no foreign keys: the trail outlives what it mentions.
+type GrantEvent struct {
+	ID         int64
+	ActorID    *int64
+	Action     string
+	UserID     *int64
+	GroupID    *int64
+	ProjectID  *int64
+	Permission string
+	Before     string
+	After      string
+	CreatedAt  time.Time
+}
+
 // All lists every model, for the drift test and for tools that walk the
 // schema.
 func All() []any {
 	return []any{
 		&User{}, &Group{}, &UserGroup{}, &Permission{}, &UserPermission{}, &GroupPermission{},
 		&Project{}, &Page{}, &ProjectPermission{}, &ProjectPermissionUser{}, &ProjectPermissionGroup{},
-		&APIToken{}, &DecisionLog{}, &DecisionLogEntry{},
+		&APIToken{}, &DecisionLog{}, &DecisionLogEntry{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
 	}
 }

@@ -64,10 +64,18 @@ func (s *Store) Permissions(ctx context.Context) ([]authz.Permission, error) {
 	return out, nil
 }
 
-// DefinePermission adds a permission; a duplicate is authz.ErrConflict.
+// DefinePermission adds a permission and records its define_permission
+// event; a duplicate is authz.ErrConflict.
 func (s *Store) DefinePermission(ctx context.Context, p authz.Permission) (authz.Permission, error) {
 	row := Permission{AppLabel: p.AppLabel, Codename: p.Codename, Name: p.Name}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionDefinePermission, Perm: p.Key(),
+			After: state(nameState{p.Name})})
+	})
+	if err != nil {
 		err = dbError(fmt.Sprintf("define permission %s", p.Key()), err)
 		if errors.Is(err, authz.ErrConflict) {
 			err = authz.Conflict("permission %s exists already", p.Key())

@@ -68,7 +68,8 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) (bool, error) {
 }
 
 // CreateSuperuser creates an active superuser with one API token, in one
-// transaction; a taken username is authz.ErrConflict.
+// transaction with its create_user event; a taken username is
+// authz.ErrConflict.
 func (s *Store) CreateSuperuser(ctx context.Context, username string) (authz.User, string, error) {
 	if err := authz.ValidateUsername(username); err != nil {
 		return authz.User{}, "", err
@@ -76,7 +77,7 @@ func (s *Store) CreateSuperuser(ctx context.Context, username string) (authz.Use
 	secret, hash := authz.NewToken()
 	u := User{Username: username, IsActive: true, IsSuperuser: true}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&u).Error; err != nil {
+		if err := createUser(ctx, tx, &u); err != nil {
 			return err
 		}
 		return tx.Create(&APIToken{UserID: u.ID, Name: "createsuperuser", TokenHash: hash}).Error

@@ -1,0 +1,207 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Decision logs (SPEC §3). A log is a list of lines; at verbosity 2 it
+// starts with a header:
+//
+//	Permission: projects.delete_page          [auto]
+//	User: alice (54)                          [auto]
+//	Object: Page 17 (17)                      [auto]   (only with an object)
+//	                                          [auto]   (a blank line)
+//
+// and at verbosity 1 and 2 its body is:
+//
+//	Model-level Result: Granted               [auto]   (or Denied)
+//	<the lines the rule wrote>                [the rule's tags, none by default]
+//	RESULT: Permission Granted                [auto]   (or Denied)
+//
+// A rule line is there only when a rule ran. When a rule checks another
+// permission (RuleContext.Check, hasPerm() in CEL), the body of that nested
+// check's log is pulled in where the rule made the check, each line
+// indented by nestedIndent and keeping its tags. When a rule fails to
+// evaluate, the engine writes "Rule error: <why>", tagged auto, before the
+// result.
+//
+// With a LogSink (WithLogSink), every decision of HasPerm, HasProjectPerm,
+// CheckMany, CheckObject, CheckManyObjects and the Require methods built on
+// them is enqueued, once per distinct decision per request. A nested check
+// is not enqueued on its own: its lines are in the outer log. The listing
+// of ProjectPermissions leaves no logs.
+
+// The verbosity levels of decision logs.
+const (
+	// VerbosityNone keeps no logs.
+	VerbosityNone = 0
+	// VerbosityResult keeps the automatic lines of the body: the
+	// project-level result, the rule's lines and the final result.
+	VerbosityResult = 1
+	// VerbosityHeader adds the header: permission, user, object, blank line.
+	VerbosityHeader = 2
+	// DefaultVerbosity is the verbosity of an engine built without
+	// WithVerbosity.
+	DefaultVerbosity = VerbosityResult
+)
+
+// TagAuto is the tag of the lines the engine writes itself.
+const TagAuto = "auto"
+
+// nestedIndent prefixes the lines of a nested check pulled into an outer
+// log, so that its own RESULT line does not read as the outer one's.
+const nestedIndent = "  "
+
+// autoTags is the tag list of every automatic line. Its capacity is its
+// length, so that appending to one line's tags never changes another's.
+var autoTags = []string{TagAuto}[:1:1]
+
+// The texts of the automatic lines.
+const (
+	lineModelGranted = "Model-level Result: Granted"
+	lineModelDenied  = "Model-level Result: Denied"
+	lineGranted      = "RESULT: Permission Granted"
+	lineDenied       = "RESULT: Permission Denied"
+	lineRuleError    = "Rule error: "
+)
+
+// autoLine returns an automatic line.
+func autoLine(text string) LogEntry { return LogEntry{Text: text, Tags: autoTags} }
+
+// modelLine returns the body's first line, the project-level result.
+func modelLine(allowed bool) LogEntry {
+	if allowed {
+		return autoLine(lineModelGranted)
+	}
+	return autoLine(lineModelDenied)
+}
+
+// resultLine returns the body's last line, the final result.
+func resultLine(allowed bool) LogEntry {
+	if allowed {
+		return autoLine(lineGranted)
+	}
+	return autoLine(lineDenied)
+}
+
+// projectLevelBody is the body of a check that no rule decided: the
+// project-level result is the result.
+func projectLevelBody(d Decision) []LogEntry {
+	return []LogEntry{modelLine(d.Allowed), resultLine(d.Allowed)}
+}
+
+// LogName returns the name of the automatic log of a check: auto-<perm>
+// without an object, auto-<perm>-<object id> with one.
+func LogName(perm string, obj *Object) string {
+	if obj == nil {
+		return "auto-" + perm
+	}
+	return "auto-" + perm + "-" + obj.ID
+}
+
+// logHeader returns the verbosity-2 header.
+func logHeader(perm string, user int64, username string, obj *Object) []LogEntry {
+	h := make([]LogEntry, 0, 4)
+	h = append(h, autoLine("Permission: "+perm))
+	if user == Anonymous {
+		h = append(h, autoLine("User: anonymous"))
+	} else {
+		h = append(h, autoLine("User: "+username+" ("+strconv.FormatInt(user, 10)+")"))
+	}
+	if obj != nil {
+		h = append(h, autoLine("Object: "+obj.describe()+" ("+obj.ID+")"))
+	}
+	return append(h, autoLine(""))
+}
+
+// logKey identifies a decision for the once-per-request log: the same
+// question with the same answer is logged once, and an answer that a write
+// changed later in the request is logged again.
+type logKey struct {
+	user, project        int64
+	perm                 string
+	objectType, objectID string
+	allowed              bool
+	reason               Reason
+}
+
+// newLog assembles the log of one decision from its body.
+func (e *Engine) newLog(ctx context.Context, user int64, username string, req CheckRequest, d Decision, body []LogEntry) *DecisionLog {
+	l := &DecisionLog{
+		Name:      LogName(d.Perm, req.Object),
+		Perm:      d.Perm,
+		Allowed:   d.Allowed,
+		Reason:    d.Reason,
+		User:      user,
+		Project:   req.Project,
+		Source:    LogSourceFrom(ctx),
+		RequestID: RequestIDFrom(ctx),
+		Backend:   d.Backend,
+		CreatedAt: time.Now(),
+	}
+	if req.Object != nil {
+		l.ObjectType, l.ObjectID = req.Object.Type, req.Object.ID
+	}
+	if e.verbosity >= VerbosityHeader {
+		l.Entries = append(logHeader(d.Perm, user, username, req.Object), body...)
+	} else {
+		// A copy, so that the cached body never shares an array with a log
+		// a caller holds.
+		l.Entries = append(make([]LogEntry, 0, len(body)), body...)
+	}
+	return l
+}
+
+// enqueue hands logs to the engine's sink, skipping those the request has
+// enqueued already. Enqueue may block (back-pressure); a log it refuses
+// fails the check, closed, with an ErrUnavailable error.
+func (e *Engine) enqueue(ctx context.Context, logs []*DecisionLog) error {
+	cache := RequestCacheFrom(ctx)
+	for _, l := range logs {
+		k := logKey{user: l.User, project: l.Project, perm: l.Perm, objectType: l.ObjectType,
+			objectID: l.ObjectID, allowed: l.Allowed, reason: l.Reason}
+		if cache != nil && !cache.markLogged(k) {
+			continue
+		}
+		// The sink's copy shares Entries with the log the caller gets:
+		// both treat them as read-only.
+		if err := e.sink.Enqueue(ctx, *l); err != nil {
+			if cache != nil {
+				cache.unmarkLogged(k)
+			}
+			return &UnavailableError{Err: fmt.Errorf("enqueue decision log %s: %w", l.Name, err)}
+		}
+	}
+	return nil
+}
+
+type logSourceKey struct{}
+
+// WithLogSource returns a context whose checks record source (the GraphQL
+// field or query that made them) in their decision logs.
+func WithLogSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, logSourceKey{}, source)
+}
+
+// LogSourceFrom returns the log source of a context, "" when none was set.
+func LogSourceFrom(ctx context.Context) string {
+	s, _ := ctx.Value(logSourceKey{}).(string)
+	return s
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context whose checks record id as their request
+// id in their decision logs.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id of a context, "" when none was set.
+func RequestIDFrom(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey{}).(string)
+	return s
+}

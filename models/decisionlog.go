@@ -1,0 +1,381 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/grantql/grantql/authz"
+	"gorm.io/gorm"
+)
+
+// This file persists decision logs for the LogWriter and reads them for
+// the decisionLogs query.
+
+var _ authz.DecisionLogStore = (*Store)(nil)
+
+// Insert sizes. A multi-row INSERT binds one placeholder per column per
+// row: decision_logs takes 13, so 1,000 rows bind 13,000, well under
+// SQLite's limit of 32,766 and PostgreSQL's of 65,535; entries (4 columns)
+// and tags (2) fit 5,000 rows as easily.
+const (
+	logInsertRows   = 1000
+	entryInsertRows = 5000
+)
+
+// purgeChunk is how many logs one DELETE of a purge removes. A purge runs
+// as a series of short statements, not one long one, so that SQLite's
+// single writer lock is never held longer than its busy timeout would
+// let the log writer and the API wait. (A variable so that a test can
+// make a small purge take several chunks.)
+var purgeChunk = 5000
+
+// Column widths of decision_logs and decision_log_tags. The writer clips
+// text to them rather than failing: a batch refused for one long object id
+// would lose the whole batch.
+const (
+	maxLogName       = 320 // auto-<perm>-<object id>: 5 + 201 + 1 + 100 = 307 fits
+	maxLogPermission = 201
+	maxLogReason     = 32
+	maxLogObjectType = 100
+	maxLogObjectID   = 100
+	maxLogSource     = 255
+	maxLogRequestID  = 64
+	maxLogBackend    = 100
+	maxLogUsername   = 150
+	maxLogTag        = 100
+	maxEntryTags     = 255
+)
+
+// clean makes s storable in a text column: valid UTF-8 without NUL bytes,
+// as PostgreSQL refuses both.
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return s
+}
+
+// clip makes s storable in a column of max characters: clean, and cut to
+// max characters.
+func clip(s string, max int) string {
+	s = clean(s)
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max])
+}
+
+// cleanTag makes a tag storable: entries keep their tags comma-separated,
+// so a comma inside a tag becomes "_"; an empty tag is dropped.
+func cleanTag(tag string) string {
+	return strings.TrimSpace(clip(strings.ReplaceAll(tag, ",", "_"), maxLogTag))
+}
+
+// optional maps "" to NULL.
+func optional(s string, max int) *string {
+	if s == "" {
+		return nil
+	}
+	s = clip(s, max)
+	return &s
+}
+
+// WriteDecisionLogs stores a batch of logs in one transaction: the logs in
+// multi-row INSERTs that return their ids (which it sets in logs), then
+// their entries and tags the same way. A user or project that no longer
+// exists (deleted between the check and the write) is stored as NULL, as
+// ON DELETE SET NULL would have done had the log been written first; the
+// username at the time of the write is kept beside the user id.
+func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	rows := make([]DecisionLog, len(logs))
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		usernames, projects, err := logReferences(tx, logs)
+		if err != nil {
+			return err
+		}
+		for i, l := range logs {
+			created := l.CreatedAt.UTC().Truncate(time.Microsecond)
+			if l.CreatedAt.IsZero() {
+				created = now()
+			}
+			rows[i] = DecisionLog{
+				Name:       clip(l.Name, maxLogName),
+				Permission: clip(l.Perm, maxLogPermission),
+				Allowed:    l.Allowed,
+				Reason:     clip(string(l.Reason), maxLogReason),
+				ObjectType: optional(l.ObjectType, maxLogObjectType),
+				ObjectID:   optional(l.ObjectID, maxLogObjectID),
+				Source:     clip(l.Source, maxLogSource),
+				RequestID:  clip(l.RequestID, maxLogRequestID),
+				Backend:    clip(l.Backend, maxLogBackend),
+				CreatedAt:  created,
+			}
+			if name, ok := usernames[l.User]; ok {
+				rows[i].UserID, rows[i].Username = ref(l.User), clip(name, maxLogUsername)
+			}
+			if projects[l.Project] {
+				rows[i].ProjectID = ref(l.Project)
+			}
+		}
+		if err := tx.CreateInBatches(&rows, logInsertRows).Error; err != nil {
+			return fmt.Errorf("insert %d logs: %w", len(rows), err)
+		}
+		var (
+			entries []DecisionLogEntry
+			tags    []DecisionLogTag
+		)
+		for i, l := range logs {
+			seen := map[string]bool{}
+			for pos, e := range l.Entries {
+				var entryTags []string
+				for _, t := range e.Tags {
+					if t = cleanTag(t); t == "" {
+						continue
+					}
+					entryTags = append(entryTags, t)
+					if !seen[t] {
+						seen[t] = true
+						tags = append(tags, DecisionLogTag{DecisionLogID: rows[i].ID, Tag: t})
+					}
+				}
+				entries = append(entries, DecisionLogEntry{DecisionLogID: rows[i].ID, Position: pos,
+					Text: clean(e.Text), Tags: joinTags(entryTags)})
+			}
+		}
+		if len(entries) > 0 {
+			if err := tx.CreateInBatches(&entries, entryInsertRows).Error; err != nil {
+				return fmt.Errorf("insert %d log entries: %w", len(entries), err)
+			}
+		}
+		if len(tags) > 0 {
+			if err := tx.CreateInBatches(&tags, entryInsertRows).Error; err != nil {
+				return fmt.Errorf("insert %d log tags: %w", len(tags), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dbError(fmt.Sprintf("write %d decision logs", len(logs)), err)
+	}
+	for i := range logs {
+		logs[i].ID, logs[i].CreatedAt = rows[i].ID, rows[i].CreatedAt
+	}
+	return nil
+}
+
+// joinTags renders an entry's tags for its column, leaving out the tags
+// that do not fit (the log's tag rows still have them).
+func joinTags(tags []string) string {
+	var b strings.Builder
+	for _, t := range tags {
+		n := utf8.RuneCountInString(b.String())
+		if b.Len() > 0 {
+			n++
+		}
+		if n+utf8.RuneCountInString(t) > maxEntryTags {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// logReferences returns the usernames of the batch's users and the set of
+// its projects that exist, each by primary key in one statement.
+func logReferences(tx *gorm.DB, logs []authz.DecisionLog) (map[int64]string, map[int64]bool, error) {
+	userSet, projectSet := map[int64]bool{}, map[int64]bool{}
+	for _, l := range logs {
+		if l.User > 0 {
+			userSet[l.User] = true
+		}
+		if l.Project > 0 {
+			projectSet[l.Project] = true
+		}
+	}
+	usernames := make(map[int64]string, len(userSet))
+	if len(userSet) > 0 {
+		var users []User
+		if err := tx.Select("id", "username").Where("id IN ?", keys(userSet)).Find(&users).Error; err != nil {
+			return nil, nil, fmt.Errorf("look up the logs' users: %w", err)
+		}
+		for _, u := range users {
+			usernames[u.ID] = u.Username
+		}
+	}
+	projects := make(map[int64]bool, len(projectSet))
+	if len(projectSet) > 0 {
+		var ids []int64
+		if err := tx.Model(&Project{}).Where("id IN ?", keys(projectSet)).Pluck("id", &ids).Error; err != nil {
+			return nil, nil, fmt.Errorf("look up the logs' projects: %w", err)
+		}
+		for _, id := range ids {
+			projects[id] = true
+		}
+	}
+	return usernames, projects, nil
+}
+
+func keys(set map[int64]bool) []int64 {
+	out := make([]int64, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	return out
+}
+
+// DecisionLogs returns up to limit logs matching f, with their entries,
+// newest first, strictly older than the log with id before (0: from the
+// newest). A user or project of 0 selects the logs without one (anonymous
+// checks, or users deleted since); an object type or id of "" selects
+// logs without an object. Times select since ≤ created_at < until.
+//
+// Each filter has an index that ends in id (migration 00004), so that one
+// equality reads its index backwards from the cursor and stops after limit
+// rows; with several filters the planner picks the most selective and
+// checks the others on the rows it reads; with none, or with only
+// unselective ones (allowed, an object type), it reads the primary key
+// backwards until the page is full. A tag is looked up in
+// decision_log_tags, whose primary key (tag, decision_log_id) gives the
+// tagged logs newest first.
+func (s *Store) DecisionLogs(ctx context.Context, f authz.DecisionLogFilter, before int64, limit int) ([]authz.DecisionLog, error) {
+	if limit <= 0 {
+		return []authz.DecisionLog{}, nil
+	}
+	var q filter
+	from, key := "decision_logs d", "d.id"
+	if f.Tag != nil {
+		// decision_log_tags' primary key (tag, decision_log_id).
+		from, key = "decision_log_tags t JOIN decision_logs d ON d.id = t.decision_log_id", "t.decision_log_id"
+		q.eq("t.tag", *f.Tag)
+	}
+	if before > 0 {
+		q.add(key+" < ?", before)
+	}
+	q.id("d.user_id", f.User)       // decision_logs_user_id_idx
+	q.id("d.project_id", f.Project) // decision_logs_project_id_idx
+	if f.Perm != nil {
+		q.eq("d.permission", *f.Perm) // decision_logs_permission_id_idx
+	}
+	// decision_logs_object_id_idx (object_id, object_type, id)
+	optionalEq(&q, "d.object_id", f.ObjectID)
+	optionalEq(&q, "d.object_type", f.ObjectType)
+	if f.Allowed != nil {
+		q.eq("d.allowed", *f.Allowed) // decision_logs_allowed_id_idx
+	}
+	if f.Reason != nil {
+		q.eq("d.reason", string(*f.Reason)) // decision_logs_reason_id_idx
+	}
+	if f.Name != nil {
+		q.eq("d.name", *f.Name) // decision_logs_name_id_idx
+	}
+	q.times("d.created_at", f.Since, f.Until) // decision_logs_created_idx (created_at, id)
+	var rows []DecisionLog
+	sql := "SELECT d.* FROM " + from + " WHERE " + q.sql() + " ORDER BY " + key + " DESC LIMIT ?"
+	if err := s.db.WithContext(ctx).Raw(sql, append(q.args, limit)...).Scan(&rows).Error; err != nil {
+		return nil, dbError("list decision logs", err)
+	}
+	return s.withEntries(ctx, rows)
+}
+
+// optionalEq adds "column = v", where v "" selects NULL.
+func optionalEq(q *filter, column string, v *string) {
+	switch {
+	case v == nil:
+	case *v == "":
+		q.add(column + " IS NULL")
+	default:
+		q.eq(column, *v)
+	}
+}
+
+// DecisionLogByID returns one log with its entries: a *authz.NotFoundError
+// when there is none.
+func (s *Store) DecisionLogByID(ctx context.Context, id int64) (authz.DecisionLog, error) {
+	var row DecisionLog
+	err := s.db.WithContext(ctx).Take(&row, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return authz.DecisionLog{}, &authz.NotFoundError{Kind: "decision log", ID: id}
+	}
+	if err != nil {
+		return authz.DecisionLog{}, dbError(fmt.Sprintf("load decision log %d", id), err)
+	}
+	logs, err := s.withEntries(ctx, []DecisionLog{row})
+	if err != nil {
+		return authz.DecisionLog{}, err
+	}
+	return logs[0], nil
+}
+
+// withEntries converts rows to logs and loads their entries in one
+// statement, through the unique (decision_log_id, position) index.
+func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.DecisionLog, error) {
+	out := make([]authz.DecisionLog, len(rows))
+	if len(rows) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(rows))
+	index := make(map[int64]int, len(rows))
+	for i, r := range rows {
+		ids[i], index[r.ID] = r.ID, i
+		out[i] = authz.DecisionLog{
+			ID: r.ID, Name: r.Name, Perm: r.Permission, Allowed: r.Allowed, Reason: authz.Reason(r.Reason),
+			User: deref(r.UserID), Project: deref(r.ProjectID), Source: r.Source, RequestID: r.RequestID,
+			Backend: r.Backend, CreatedAt: r.CreatedAt.UTC(), Entries: []authz.LogEntry{},
+		}
+		if r.ObjectType != nil {
+			out[i].ObjectType = *r.ObjectType
+		}
+		if r.ObjectID != nil {
+			out[i].ObjectID = *r.ObjectID
+		}
+	}
+	var entries []DecisionLogEntry
+	err := s.db.WithContext(ctx).Where("decision_log_id IN ?", ids).Order("decision_log_id, position").Find(&entries).Error
+	if err != nil {
+		return nil, dbError("load decision log entries", err)
+	}
+	for _, e := range entries {
+		l := &out[index[e.DecisionLogID]]
+		tags := []string{}
+		if e.Tags != "" {
+			tags = strings.Split(e.Tags, ",")
+		}
+		l.Entries = append(l.Entries, authz.LogEntry{Text: e.Text, Tags: tags})
+	}
+	return out, nil
+}
+
+// PurgeDecisionLogs deletes the logs created before t, with their entries
+// and tags (the foreign keys cascade), in chunks of purgeChunk logs found
+// through decision_logs_created_idx; it returns how many it deleted. A
+// cancelled ctx stops it between chunks, keeping what was deleted.
+func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error) {
+	var total int64
+	for {
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM decision_logs WHERE id IN (
+			SELECT id FROM decision_logs WHERE created_at < ? ORDER BY created_at, id LIMIT ?)`, t.UTC(), purgeChunk)
+		if res.Error != nil {
+			return total, dbError(fmt.Sprintf("purge decision logs before %s", t.UTC().Format(time.RFC3339)), res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < int64(purgeChunk) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("purge decision logs: %w", err)
+		}
+	}
+}

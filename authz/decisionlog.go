@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"context"
 	"fmt"
 	"strconv"
@@ -131,6 +133,7 @@ type logKey struct {
 // newLog assembles the log of one decision from its body.
 func (e *Engine) newLog(ctx context.Context, user int64, username string, req CheckRequest, d Decision, body []LogEntry) *DecisionLog {
 	l := &DecisionLog{
+		UID:       newLogUID(),
 		Name:      LogName(d.Perm, req.Object),
 		Perm:      d.Perm,
 		Allowed:   d.Allowed,
@@ -204,4 +207,12 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestIDFrom(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey{}).(string)
 	return s
+}
+
+// newLogUID returns 128 random bits in hex: unique without asking the
+// database, so that a log has its id before it is stored.
+func newLogUID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // crypto/rand.Read never fails (it panics instead)
+	return hex.EncodeToString(b)
 }

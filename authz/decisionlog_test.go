@@ -104,8 +104,11 @@ func TestDecisionLogLines(t *testing.T) {
 							User: tc.user, Project: w.docs, ObjectType: "Page", ObjectID: "17",
 							Source: "Mutation.deletePage", RequestID: "req-1", Backend: authz.BuiltinBackendName,
 						}
-						if diff := cmp.Diff(want, *l, cmpopts.IgnoreFields(authz.DecisionLog{}, "Entries", "CreatedAt")); diff != "" {
+						if diff := cmp.Diff(want, *l, cmpopts.IgnoreFields(authz.DecisionLog{}, "Entries", "CreatedAt", "UID")); diff != "" {
 							t.Errorf("log fields mismatch (-want +got):\n%s", diff)
+						}
+						if len(l.UID) != 32 {
+							t.Errorf("log UID = %q, want 32 hex digits", l.UID)
 						}
 						if l.CreatedAt.IsZero() {
 							t.Errorf("log CreatedAt is zero, want the time of the check")

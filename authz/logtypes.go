@@ -14,7 +14,10 @@ type LogEntry struct {
 
 // DecisionLog is the record of one decision (SPEC §3).
 type DecisionLog struct {
-	ID         int64 // set when stored
+	ID int64 // set when stored
+	// UID is the log's public id, random, given when the check makes the
+	// log: the log a check returns is stored later, in the background.
+	UID        string
 	Name       string
 	Perm       string
 	Allowed    bool
@@ -66,6 +69,9 @@ type DecisionLogStore interface {
 	DecisionLogs(ctx context.Context, f DecisionLogFilter, before int64, limit int) ([]DecisionLog, error)
 	// DecisionLogByID returns one log: a *NotFoundError when there is none.
 	DecisionLogByID(ctx context.Context, id int64) (DecisionLog, error)
+	// DecisionLogByUID returns one log by its public id: an ErrNotFound
+	// error when there is none (or it is not stored yet).
+	DecisionLogByUID(ctx context.Context, uid string) (DecisionLog, error)
 	// PurgeDecisionLogs deletes the logs created before t.
 	PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error)
 }

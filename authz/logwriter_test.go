@@ -60,6 +60,10 @@ func (s *memLogStore) DecisionLogByID(context.Context, int64) (authz.DecisionLog
 	return authz.DecisionLog{}, nil
 }
 
+func (s *memLogStore) DecisionLogByUID(context.Context, string) (authz.DecisionLog, error) {
+	return authz.DecisionLog{}, nil
+}
+
 func (s *memLogStore) PurgeDecisionLogs(_ context.Context, t time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

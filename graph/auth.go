@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -35,14 +37,33 @@ func viewerID(ctx context.Context) int64 {
 	return authz.Anonymous
 }
 
+// maxRequestIDLen bounds a request id taken from the client, so that it
+// fits the decision_logs column (VARCHAR(64)).
+const maxRequestIDLen = 64
+
+// requestID returns the client's X-Request-Id when it is short and
+// printable, and a fresh random one otherwise.
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-Id")
+	if id != "" && len(id) <= maxRequestIDLen && strings.IndexFunc(id, func(c rune) bool { return c < '!' || c > '~' }) < 0 {
+		return id
+	}
+	b := make([]byte, 16)
+	rand.Read(b) // crypto/rand.Read never fails (it panics instead)
+	return hex.EncodeToString(b)
+}
+
 // Authenticate is the HTTP middleware that reads `Authorization: Bearer
 // <token>`. No header means an anonymous viewer; a malformed header, or an
 // unknown, revoked or inactive user's token, is refused with 401 and a
 // GraphQL error whose code is UNAUTHENTICATED. Every request also gets a
-// fresh request cache for the engine.
+// fresh request cache for the engine, a request id (the client's
+// X-Request-Id or a new one, echoed in the response) for decision logs,
+// and the viewer as the actor of the writes it makes.
 func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := authz.WithRequestCache(r.Context())
+		ctx := authz.WithRequestID(authz.WithRequestCache(r.Context()), requestID(r))
+		w.Header().Set("X-Request-Id", authz.RequestIDFrom(ctx))
 		header := r.Header.Get("Authorization")
 		if header != "" {
 			scheme, secret, ok := strings.Cut(header, " ")
@@ -64,7 +85,7 @@ func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
 				writeHTTPError(w, status, code, "could not check the bearer token")
 				return
 			}
-			ctx = WithViewer(ctx, u)
+			ctx = authz.WithActor(WithViewer(ctx, u), u.ID)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -114,8 +114,9 @@ func projectModel(p authz.Project) *model.Project {
 }
 
 func pageModel(p authz.Page) *model.Page {
-	title, body, created := p.Title, p.Body, p.CreatedAt
-	return &model.Page{ID: formatID(p.ID), Title: &title, Body: &body, CreatedAt: &created, DBID: p.ID, ProjectID: p.ProjectID}
+	title, body, created, published := p.Title, p.Body, p.CreatedAt, p.Published
+	return &model.Page{ID: formatID(p.ID), Title: &title, Body: &body, CreatedAt: &created, Published: &published,
+		DBID: p.ID, ProjectID: p.ProjectID, AuthorID: p.AuthorID}
 }
 
 func decisionModel(d authz.Decision) *model.Decision {

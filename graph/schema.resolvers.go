@@ -8,11 +8,57 @@ package graph
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/authz/gqlauthz"
 	"github.com/grantql/grantql/graph/model"
 )
+
+// User is the resolver for the user field.
+func (r *decisionLogResolver) User(ctx context.Context, obj *model.DecisionLog) (*model.User, error) {
+	if obj.UserID == 0 {
+		return nil, nil
+	}
+	u, err := r.Store.User(ctx, obj.UserID)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
+
+// Project is the resolver for the project field.
+func (r *decisionLogResolver) Project(ctx context.Context, obj *model.DecisionLog) (*model.Project, error) {
+	if obj.ProjectID == 0 {
+		return nil, nil
+	}
+	p, err := r.Store.Project(ctx, obj.ProjectID)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return projectModel(p), nil
+}
+
+// Actor is the resolver for the actor field.
+func (r *grantEventResolver) Actor(ctx context.Context, obj *model.GrantEvent) (*model.User, error) {
+	if obj.ActorID == 0 {
+		return nil, nil
+	}
+	u, err := r.Store.User(ctx, obj.ActorID)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
 
 // TotalCount is the resolver for the totalCount field.
 func (r *groupConnectionResolver) TotalCount(ctx context.Context, obj *model.GroupConnection) (int, error) {
@@ -259,7 +305,7 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (bool, 
 // CreatePage is the resolver for the createPage field; @hasProjectPerm
 // has checked projects.add_page in input.project.
 func (r *mutationResolver) CreatePage(ctx context.Context, input model.CreatePageInput) (*model.Page, error) {
-	_, err := requireSignedIn(ctx, "create pages")
+	viewer, err := requireSignedIn(ctx, "create pages")
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +317,7 @@ func (r *mutationResolver) CreatePage(ctx context.Context, input model.CreatePag
 	if input.Body != nil {
 		body = *input.Body
 	}
-	p, err := r.Engine.CreatePage(ctx, authz.Page{ProjectID: pid, Title: input.Title, Body: body})
+	p, err := r.Engine.CreatePage(ctx, authz.Page{ProjectID: pid, Title: input.Title, Body: body, AuthorID: viewer})
 	if err != nil {
 		return nil, err
 	}
@@ -285,11 +331,88 @@ func (r *mutationResolver) DeletePage(ctx context.Context, id string) (*bool, er
 	if err != nil {
 		return nil, err
 	}
+	page, err := r.Store.Page(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.requirePageRule(ctx, authz.PermDeletePage, page); err != nil {
+		return nil, err
+	}
 	ok, err := r.Engine.DeletePage(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
 	return &ok, nil
+}
+
+// UpdatePage is the resolver for the updatePage field.
+func (r *mutationResolver) UpdatePage(ctx context.Context, id string, input model.UpdatePageInput) (*model.Page, error) {
+	pid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Store.Page(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.requirePageRule(ctx, authz.PermChangePage, page); err != nil {
+		return nil, err
+	}
+	p, err := r.Engine.UpdatePage(ctx, pid, input.Title, input.Body)
+	if err != nil {
+		return nil, err
+	}
+	return pageModel(p), nil
+}
+
+// PublishPage is the resolver for the publishPage field.
+func (r *mutationResolver) PublishPage(ctx context.Context, id string, published *bool) (*model.Page, error) {
+	pid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Engine.PublishPage(ctx, pid, published == nil || *published)
+	if err != nil {
+		return nil, err
+	}
+	return pageModel(p), nil
+}
+
+// CreateRule is the resolver for the createRule field.
+func (r *mutationResolver) CreateRule(ctx context.Context, input model.CreateRuleInput) (*model.Rule, error) {
+	viewer, err := requireSignedIn(ctx, "create rules")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
+		return nil, err
+	}
+	desc := ""
+	if input.Description != nil {
+		desc = *input.Description
+	}
+	rule, err := r.Engine.CreateRule(ctx, authz.StoredRule{Perm: input.Permission, ObjectType: input.ObjectType,
+		Expression: input.Expression, Description: desc})
+	if err != nil {
+		return nil, err
+	}
+	return ruleModel(rule), nil
+}
+
+// DeleteRule is the resolver for the deleteRule field.
+func (r *mutationResolver) DeleteRule(ctx context.Context, id string) (bool, error) {
+	viewer, err := requireSignedIn(ctx, "delete rules")
+	if err != nil {
+		return false, err
+	}
+	rid, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
+		return false, err
+	}
+	return r.Engine.DeleteRule(ctx, rid)
 }
 
 // CreateAPIToken is the resolver for the createApiToken field.
@@ -353,6 +476,21 @@ func (r *pageResolver) Project(ctx context.Context, obj *model.Page) (*model.Pro
 	return projectModel(p), nil
 }
 
+// Author is the resolver for the author field.
+func (r *pageResolver) Author(ctx context.Context, obj *model.Page) (*model.User, error) {
+	if obj.AuthorID == 0 {
+		return nil, nil
+	}
+	u, err := r.Store.User(ctx, obj.AuthorID)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *pageConnectionResolver) TotalCount(ctx context.Context, obj *model.PageConnection) (int, error) {
 	return obj.Count(ctx)
@@ -379,7 +517,7 @@ func (r *projectResolver) Pages(ctx context.Context, obj *model.Project, first *
 // projects of the whole enclosing list load with one statement.
 func (r *projectResolver) ViewerPermissions(ctx context.Context, obj *model.Project) ([]string, error) {
 	viewer := viewerID(ctx)
-	if err := r.Engine.Prefetch(ctx, viewer, gqlauthz.SiblingProjects(ctx, obj.DBID)); err != nil {
+	if err := gqlauthz.PrefetchSiblings(ctx, r.Engine, viewer, obj.DBID); err != nil {
 		return nil, err
 	}
 	return r.Engine.ProjectPermissions(ctx, viewer, obj.DBID)
@@ -389,7 +527,7 @@ func (r *projectResolver) ViewerPermissions(ctx context.Context, obj *model.Proj
 // error, for a denial.
 func (r *projectResolver) ViewerCan(ctx context.Context, obj *model.Project, perm string) (bool, error) {
 	viewer := viewerID(ctx)
-	if err := r.Engine.Prefetch(ctx, viewer, gqlauthz.SiblingProjects(ctx, obj.DBID)); err != nil {
+	if err := gqlauthz.PrefetchSiblings(ctx, r.Engine, viewer, obj.DBID); err != nil {
 		return false, err
 	}
 	d, err := r.Engine.HasProjectPerm(ctx, viewer, perm, obj.DBID)
@@ -623,19 +761,20 @@ func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInpu
 		if i > 0 && !sameUser(inputs[0].User, in.User) {
 			return nil, authz.InvalidInput("inputs[%d].user: every check of one checkMany must name the same user", i)
 		}
-		pid, err := optionalID("project", in.Project)
-		if err != nil {
+		if reqs[i], err = r.checkRequest(ctx, in); err != nil {
 			return nil, err
 		}
-		reqs[i] = authz.CheckRequest{Perm: in.Perm, Project: pid}
 	}
-	ds, err := r.Engine.CheckMany(ctx, uid, reqs)
+	ds, logs, err := r.Engine.CheckManyObjects(ctx, uid, reqs)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*model.Decision, len(ds))
 	for i, d := range ds {
 		out[i] = decisionModel(d)
+		if i < len(logs) && logs[i] != nil {
+			out[i].Log = decisionLogModel(*logs[i])
+		}
 	}
 	return out, nil
 }
@@ -731,6 +870,117 @@ func (r *queryResolver) APITokens(ctx context.Context, user *string) ([]*model.A
 	return out, nil
 }
 
+// DecisionLogs is the resolver for the decisionLogs field.
+func (r *queryResolver) DecisionLogs(ctx context.Context, filter *model.DecisionLogFilter, first *int, after *string) (*model.DecisionLogConnection, error) {
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.decisionLogFilter(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := r.Store.DecisionLogs(ctx, f, req.After, req.First+1)
+	if err != nil {
+		return nil, err
+	}
+	logs, hasNext := trimPage(logs, req.First)
+	c := &model.DecisionLogConnection{Edges: make([]*model.DecisionLogEdge, len(logs))}
+	var last int64
+	for i, l := range logs {
+		c.Edges[i] = &model.DecisionLogEdge{Cursor: encodeCursor(l.ID), Node: decisionLogModel(l)}
+		last = l.ID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(logs))
+	return c, nil
+}
+
+// DecisionLog is the resolver for the decisionLog field.
+func (r *queryResolver) DecisionLog(ctx context.Context, id string) (*model.DecisionLog, error) {
+	var (
+		l   authz.DecisionLog
+		err error
+	)
+	if n, perr := strconv.ParseInt(id, 10, 64); perr == nil && n > 0 {
+		l, err = r.Store.DecisionLogByID(ctx, n)
+	} else {
+		l, err = r.Store.DecisionLogByUID(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.decisionLogFilter(ctx, &model.DecisionLogFilter{})
+	if err != nil {
+		return nil, err
+	}
+	if f.User != nil && *f.User != l.User {
+		return nil, &authz.DeniedError{Perm: authz.PermViewDecisionLog, Reason: authz.ReasonNoGrant}
+	}
+	return decisionLogModel(l), nil
+}
+
+// GrantEvents is the resolver for the grantEvents field.
+func (r *queryResolver) GrantEvents(ctx context.Context, filter *model.GrantEventFilter, first *int, after *string) (*model.GrantEventConnection, error) {
+	req, err := pageRequest(first, after)
+	if err != nil {
+		return nil, err
+	}
+	viewer, err := requireSignedIn(ctx, "read grant events")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermViewDecisionLog); err != nil {
+		return nil, err
+	}
+	var f authz.GrantEventFilter
+	if filter != nil {
+		for _, p := range []struct {
+			arg string
+			in  *string
+			out **int64
+		}{{"filter.actor", filter.Actor, &f.Actor}, {"filter.user", filter.User, &f.User},
+			{"filter.group", filter.Group, &f.Group}, {"filter.project", filter.Project, &f.Project}} {
+			if *p.out, err = optionalIDPtr(p.arg, p.in); err != nil {
+				return nil, err
+			}
+		}
+		f.Action, f.Perm, f.Since, f.Until = filter.Action, filter.Permission, filter.Since, filter.Until
+	}
+	events, err := r.Store.GrantEvents(ctx, f, req.After, req.First+1)
+	if err != nil {
+		return nil, err
+	}
+	events, hasNext := trimPage(events, req.First)
+	c := &model.GrantEventConnection{Edges: make([]*model.GrantEventEdge, len(events))}
+	var last int64
+	for i, e := range events {
+		c.Edges[i] = &model.GrantEventEdge{Cursor: encodeCursor(e.ID), Node: grantEventModel(e)}
+		last = e.ID
+	}
+	c.PageInfo = pageInfo(hasNext, last, len(events))
+	return c, nil
+}
+
+// Rules is the resolver for the rules field.
+func (r *queryResolver) Rules(ctx context.Context) ([]*model.Rule, error) {
+	viewer, err := requireSignedIn(ctx, "read rules")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
+		return nil, err
+	}
+	rules, err := r.Engine.Rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Rule, len(rules))
+	for i, rule := range rules {
+		out[i] = ruleModel(rule)
+	}
+	return out, nil
+}
+
 // Groups is the resolver for the groups field.
 func (r *userResolver) Groups(ctx context.Context, obj *model.User) ([]*model.Group, error) {
 	if obj.Groups != nil {
@@ -752,6 +1002,12 @@ func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *model.User
 func (r *userPermissionConnectionResolver) TotalCount(ctx context.Context, obj *model.UserPermissionConnection) (int, error) {
 	return obj.Count(ctx)
 }
+
+// DecisionLog returns DecisionLogResolver implementation.
+func (r *Resolver) DecisionLog() DecisionLogResolver { return &decisionLogResolver{r} }
+
+// GrantEvent returns GrantEventResolver implementation.
+func (r *Resolver) GrantEvent() GrantEventResolver { return &grantEventResolver{r} }
 
 // GroupConnection returns GroupConnectionResolver implementation.
 func (r *Resolver) GroupConnection() GroupConnectionResolver { return &groupConnectionResolver{r} }
@@ -788,6 +1044,8 @@ func (r *Resolver) UserPermissionConnection() UserPermissionConnectionResolver {
 }
 
 type (
+	decisionLogResolver              struct{ *Resolver }
+	grantEventResolver               struct{ *Resolver }
 	groupConnectionResolver          struct{ *Resolver }
 	mutationResolver                 struct{ *Resolver }
 	pageResolver                     struct{ *Resolver }

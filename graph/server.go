@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -42,6 +43,12 @@ func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.
 	if err := guard.Validate(ctx, schema.Schema()); err != nil {
 		return nil, err
 	}
+	return newServer(schema), nil
+}
+
+// newServer serves schema with the transports, caches, extensions and
+// error handling of the GraphQL endpoint.
+func newServer(schema graphql.ExecutableSchema) *handler.Server {
 	srv := handler.New(schema)
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -50,32 +57,30 @@ func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(RecoverPanic)
-	return srv, nil
+	// Decision logs say which field made a check: resolvers' own checks
+	// are logged with their field (the directive names its field itself).
+	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.IsResolver {
+			ctx = authz.WithLogSource(ctx, fc.Object+"."+fc.Field.Name)
+		}
+		return next(ctx)
+	})
+	return srv
 }
 
 // NewGuard returns the @hasProjectPerm guard of grantql's schema: Project
-// and Page belong to projects, and deletePage finds its project through
-// the page it names.
+// and Page belong to projects, and the page mutations find their project
+// through the page they name.
 func NewGuard(engine *authz.Engine, store *models.Store) *gqlauthz.Guard {
 	viewer := func(ctx context.Context) (int64, bool) {
 		u, ok := ViewerFrom(ctx)
 		return u.ID, ok
 	}
-	pageProject := func(ctx context.Context, args map[string]any) (int64, error) {
-		s, _ := args["id"].(string)
-		id, err := parseID("id", s)
-		if err != nil {
-			return 0, err
-		}
-		p, err := store.Page(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		return p.ProjectID, nil
-	}
 	return gqlauthz.New(engine, viewer,
 		gqlauthz.WithProjectTypes("Project", "Page"),
-		gqlauthz.WithFieldProject("Mutation.deletePage", pageProject))
+		gqlauthz.WithFieldProject("Mutation.deletePage", pageProject(store)),
+		gqlauthz.WithFieldProject("Mutation.updatePage", pageProject(store)),
+		gqlauthz.WithFieldProject("Mutation.publishPage", pageProject(store)))
 }
 
 // NewMux returns the service's routes: the GraphiQL page at /, the API at

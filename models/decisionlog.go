@@ -39,6 +39,7 @@ var purgeChunk = 5000
 const (
 	maxLogName       = 320 // auto-<perm>-<object id>: 5 + 201 + 1 + 100 = 307 fits
 	maxLogPermission = 201
+	maxLogUID        = 32
 	maxLogReason     = 32
 	maxLogObjectType = 100
 	maxLogObjectID   = 100
@@ -109,6 +110,7 @@ func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog)
 				created = now()
 			}
 			rows[i] = DecisionLog{
+				UID:        clip(l.UID, maxLogUID),
 				Name:       clip(l.Name, maxLogName),
 				Permission: clip(l.Perm, maxLogPermission),
 				Allowed:    l.Allowed,
@@ -319,6 +321,24 @@ func (s *Store) DecisionLogByID(ctx context.Context, id int64) (authz.DecisionLo
 	return logs[0], nil
 }
 
+// DecisionLogByUID implements authz.DecisionLogStore, through the unique
+// partial index on uid.
+func (s *Store) DecisionLogByUID(ctx context.Context, uid string) (authz.DecisionLog, error) {
+	var row DecisionLog
+	err := s.db.WithContext(ctx).Where("uid = ? AND uid <> ''", uid).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return authz.DecisionLog{}, fmt.Errorf("decision log %q not found: %w", uid, authz.ErrNotFound)
+	}
+	if err != nil {
+		return authz.DecisionLog{}, dbError(fmt.Sprintf("load decision log %q", uid), err)
+	}
+	logs, err := s.withEntries(ctx, []DecisionLog{row})
+	if err != nil {
+		return authz.DecisionLog{}, err
+	}
+	return logs[0], nil
+}
+
 // withEntries converts rows to logs and loads their entries in one
 // statement, through the unique (decision_log_id, position) index.
 func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.DecisionLog, error) {
@@ -331,7 +351,7 @@ func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.De
 	for i, r := range rows {
 		ids[i], index[r.ID] = r.ID, i
 		out[i] = authz.DecisionLog{
-			ID: r.ID, Name: r.Name, Perm: r.Permission, Allowed: r.Allowed, Reason: authz.Reason(r.Reason),
+			ID: r.ID, UID: r.UID, Name: r.Name, Perm: r.Permission, Allowed: r.Allowed, Reason: authz.Reason(r.Reason),
 			User: deref(r.UserID), Project: deref(r.ProjectID), Source: r.Source, RequestID: r.RequestID,
 			Backend: r.Backend, CreatedAt: r.CreatedAt.UTC(), Entries: []authz.LogEntry{},
 		}

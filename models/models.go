@@ -102,6 +102,7 @@ func (APIToken) TableName() string { return "api_tokens" }
 // DecisionLog is one persisted decision.
 type DecisionLog struct {
 	ID         int64
+	UID        string
 	Name       string
 	Permission string
 	Allowed    bool

@@ -36,7 +36,16 @@ type Guard struct {
 	engine        *authz.Engine
 	viewer        ViewerFunc
 	projectTypes  map[string]bool
-	fieldProjects map[string]FieldProjectFunc
+	fieldProjects map[fieldName]FieldProjectFunc
+}
+
+// fieldName is "Type.field", kept in two parts so that a guarded field
+// looks itself up without building a string.
+type fieldName struct{ object, field string }
+
+func parseFieldName(s string) fieldName {
+	object, field, _ := strings.Cut(s, ".")
+	return fieldName{object, field}
 }
 
 // Option configures a Guard.
@@ -57,13 +66,13 @@ func WithProjectTypes(names ...string) Option {
 // "Type.field" (a mutation that names an object by id, say) when the
 // directive on it has no project argument.
 func WithFieldProject(field string, f FieldProjectFunc) Option {
-	return func(g *Guard) { g.fieldProjects[field] = f }
+	return func(g *Guard) { g.fieldProjects[parseFieldName(field)] = f }
 }
 
 // New returns a guard that decides with engine for the viewer that viewer
 // returns.
 func New(engine *authz.Engine, viewer ViewerFunc, opts ...Option) *Guard {
-	g := &Guard{engine: engine, viewer: viewer, projectTypes: map[string]bool{}, fieldProjects: map[string]FieldProjectFunc{}}
+	g := &Guard{engine: engine, viewer: viewer, projectTypes: map[string]bool{}, fieldProjects: map[fieldName]FieldProjectFunc{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -91,10 +100,13 @@ func (g *Guard) HasProjectPerm(ctx context.Context, obj any, next graphql.Resolv
 	if err != nil {
 		return nil, err
 	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && g.engine.Verbosity() > 0 {
+		ctx = authz.WithLogSource(ctx, fc.Object+"."+fc.Field.Name)
+	}
 	if project == nil {
 		// The project comes from the parent: load the projects of the
 		// parent's siblings too, so the whole list costs one statement.
-		if err := g.engine.Prefetch(ctx, viewer, SiblingProjects(ctx, pid)); err != nil {
+		if err := PrefetchSiblings(ctx, g.engine, viewer, pid); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +138,7 @@ func (g *Guard) project(ctx context.Context, obj any, path *string) (int64, erro
 		return parseProjectID(*path, v)
 	}
 	if fc != nil {
-		if f, ok := g.fieldProjects[fc.Object+"."+fc.Field.Name]; ok {
+		if f, ok := g.fieldProjects[fieldName{fc.Object, fc.Field.Name}]; ok {
 			return f(ctx, rawArgs(ctx, fc))
 		}
 	}

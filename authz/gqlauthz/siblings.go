@@ -3,39 +3,117 @@ package gqlauthz
 import (
 	"context"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
+	"weak"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/grantql/grantql/authz"
 )
+
+// PrefetchSiblings loads into the request cache viewer's grants in the
+// projects SiblingProjects(ctx, own) names, once per list. gqlgen resolves
+// the elements of a list concurrently, so they all get here at about the
+// same time, before any load has filled the cache: the first element of a
+// list loads and the others wait for its answer, so that the list costs
+// one statement (none when the cache holds them already), and every
+// element but the first almost nothing.
+func PrefetchSiblings(ctx context.Context, engine *authz.Engine, viewer, own int64) error {
+	if viewer == authz.Anonymous || authz.RequestCacheFrom(ctx) == nil {
+		return nil // Engine.Prefetch would do nothing either
+	}
+	var buf [8]string
+	list, path := enclosingList(graphql.GetFieldContext(ctx), buf[:0])
+	if list == nil {
+		return nil
+	}
+	f, first := startPrefetch(listKey{list: weak.Make(list), path: pathKey(path), viewer: viewer}, list)
+	if !first {
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(f.done)
+	f.err = engine.Prefetch(ctx, viewer, append([]int64{own}, projectsAlong(list.Result, path)...))
+	return f.err
+}
+
+// listKey names the prefetch of one list of one request: the list's
+// field, the path from its elements to the objects whose projects count,
+// and the viewer.
+type listKey struct {
+	list   weak.Pointer[graphql.FieldContext]
+	path   string
+	viewer int64
+}
+
+// prefetch is a list's prefetch, running (done open) or finished.
+type prefetch struct {
+	done chan struct{}
+	err  error
+}
+
+// prefetches holds a prefetch per list while the list's field context
+// lives, that is while its request runs: the entry goes when the garbage
+// collector takes the field context.
+var prefetches sync.Map // listKey → *prefetch
+
+// startPrefetch returns the prefetch of key, and true when the caller is
+// the first to ask and must run it.
+func startPrefetch(key listKey, list *graphql.FieldContext) (*prefetch, bool) {
+	if f, ok := prefetches.Load(key); ok {
+		return f.(*prefetch), false
+	}
+	f := &prefetch{done: make(chan struct{})}
+	if prev, loaded := prefetches.LoadOrStore(key, f); loaded {
+		return prev.(*prefetch), false
+	}
+	runtime.AddCleanup(list, func(k listKey) { prefetches.Delete(k) }, key)
+	return f, true
+}
+
+func pathKey(path []string) string {
+	if len(path) == 1 {
+		return path[0]
+	}
+	return strings.Join(path, ".")
+}
 
 // SiblingProjects returns own and the projects of every object that stands
 // where the current field's parent stands, in the nearest enclosing list:
 // for Page.title under pages.edges[3].node, the projects of the nodes of
-// all the edges. Guards and resolvers pass them to Engine.Prefetch so that
-// a list costs one statement. It returns just own when the field is not
-// under a list or the path cannot be followed.
+// all the edges. Guards and resolvers load them with PrefetchSiblings so
+// that a list costs one statement. It returns just own when the field is
+// not under a list or the path cannot be followed.
 func SiblingProjects(ctx context.Context, own int64) []int64 {
-	out := []int64{own}
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil {
-		return out
+	list, path := enclosingList(graphql.GetFieldContext(ctx), nil)
+	if list == nil {
+		return []int64{own}
 	}
-	// Walk up from the field that produced the parent object to the
-	// nearest list element, noting the field names on the way.
-	var path []string
+	return append([]int64{own}, projectsAlong(list.Result, path)...)
+}
+
+// enclosingList walks up from the field that produced fc's parent object
+// to the nearest list element, and returns the list's field and the field
+// names on the way, innermost first, appended to path; nil when there is
+// no list.
+func enclosingList(fc *graphql.FieldContext, path []string) (*graphql.FieldContext, []string) {
+	if fc == nil {
+		return nil, nil
+	}
 	for it := fc.Parent; it != nil; it = it.Parent {
 		if it.Index != nil {
-			list := it.Parent
-			if list == nil {
-				return out
-			}
-			return append(out, projectsAlong(list.Result, path)...)
+			return it.Parent, path
 		}
 		if it.Field.Field != nil {
 			path = append(path, it.Field.Name)
 		}
 	}
-	return out
+	return nil, nil
 }
 
 // projectsAlong follows path (innermost name first) down from every
@@ -77,12 +155,37 @@ func fieldByJSONName(v reflect.Value, name string) reflect.Value {
 	if !v.IsValid() || v.Kind() != reflect.Struct {
 		return reflect.Value{}
 	}
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if tag == name || (tag == "" && strings.EqualFold(t.Field(i).Name, name)) {
-			return v.Field(i)
-		}
+	if i := fieldIndex(v.Type(), name); i >= 0 {
+		return v.Field(i)
 	}
 	return reflect.Value{}
+}
+
+// fieldIndexes remembers fieldIndex's answers: a guarded list asks the
+// same question for every field of every element, and reading struct tags
+// allocates. It holds at most one entry per field of the schema.
+var fieldIndexes sync.Map // fieldKey → int
+
+type fieldKey struct {
+	t    reflect.Type
+	name string
+}
+
+// fieldIndex returns the index of the field of struct type t that binds
+// name, or -1.
+func fieldIndex(t reflect.Type, name string) int {
+	key := fieldKey{t, name}
+	if i, ok := fieldIndexes.Load(key); ok {
+		return i.(int)
+	}
+	i := -1
+	for j := 0; j < t.NumField(); j++ {
+		tag, _, _ := strings.Cut(t.Field(j).Tag.Get("json"), ",")
+		if tag == name || (tag == "" && strings.EqualFold(t.Field(j).Name, name)) {
+			i = j
+			break
+		}
+	}
+	fieldIndexes.Store(key, i)
+	return i
 }

@@ -64,7 +64,7 @@ func (g *Guard) validateUse(ctx context.Context, schema *ast.Schema, def *ast.De
 		}
 	case project != nil && project.Value != nil && project.Value.Kind != ast.NullValue:
 		problems = append(problems, "project must be a string literal naming an argument")
-	case g.fieldProjects[def.Name+"."+f.Name] != nil:
+	case g.fieldProjects[fieldName{def.Name, f.Name}] != nil:
 	case !g.projectTypes[def.Name]:
 		problems = append(problems, fmt.Sprintf("no project argument is named and %s does not belong to a project (register it with WithProjectTypes)", def.Name))
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +18,12 @@ type config struct {
 	logLevel    string
 	logFormat   string
 	autoMigrate bool
+
+	verbosity     int
+	sampleRate    float64
+	retentionDays int
+	queueSize     int
+	universalOLP  bool
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -56,6 +63,49 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
+}
+
+// engineFlags registers the settings of decisions and decision logs.
+func (c *config) engineFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.verbosity, "decision-log-verbosity", envInt("GRANTQL_DECISION_LOG_VERBOSITY", 1),
+		"decision logs: 0 keeps none, 1 the automatic lines, 2 adds a header (env GRANTQL_DECISION_LOG_VERBOSITY)")
+	fs.Float64Var(&c.sampleRate, "decision-log-sample", envFloat("GRANTQL_DECISION_LOG_SAMPLE", 1),
+		"fraction of allowed decisions whose logs are kept; denied ones always are (env GRANTQL_DECISION_LOG_SAMPLE)")
+	fs.IntVar(&c.retentionDays, "decision-log-retention-days", envInt("GRANTQL_DECISION_LOG_RETENTION_DAYS", 90),
+		"days decision logs are kept; 0 keeps them forever (env GRANTQL_DECISION_LOG_RETENTION_DAYS)")
+	fs.IntVar(&c.queueSize, "decision-log-queue", envInt("GRANTQL_DECISION_LOG_QUEUE", 10000),
+		"decision logs waiting to be written before checks wait for the writer (env GRANTQL_DECISION_LOG_QUEUE)")
+	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
+		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
+}
+
+// validateEngine reports a setting out of range.
+func (c *config) validateEngine() error {
+	switch {
+	case c.verbosity < 0 || c.verbosity > 2:
+		return fmt.Errorf("decision log verbosity %d: want 0, 1 or 2", c.verbosity)
+	case c.sampleRate <= 0 || c.sampleRate > 1:
+		return fmt.Errorf("decision log sample %g: want a fraction in (0, 1]", c.sampleRate)
+	case c.retentionDays < 0:
+		return fmt.Errorf("decision log retention %d days: want 0 or more", c.retentionDays)
+	case c.queueSize < 1:
+		return fmt.Errorf("decision log queue %d: want 1 or more", c.queueSize)
+	}
+	return nil
+}
+
+func envInt(name string, fallback int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
+}
+
+func envFloat(name string, fallback float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return v
+	}
+	return fallback
 }
 
 func parseBool(name string, fallback bool) bool {

@@ -33,7 +33,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.addr, "addr", env("GRANTQL_ADDR", defaultAddr), "address to listen on (env GRANTQL_ADDR)")
 	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),
 		"apply pending migrations at start-up (env GRANTQL_MIGRATE)")
+	cfg.engineFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validateEngine(); err != nil {
 		return err
 	}
 	log, err := cfg.logger(stderr)
@@ -59,7 +63,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("migrations applied", "count", n, "dialect", db.Dialect)
 	}
 	store := models.NewStore(db)
-	engine := authz.NewEngine(store)
+	logs := authz.NewLogWriter(store, authz.LogWriterConfig{QueueSize: cfg.queueSize,
+		AllowedSampleRate: cfg.sampleRate, Logger: log})
+	// Whatever happens below, queued decision logs are written before
+	// serve returns: after the HTTP server has stopped on a clean
+	// shutdown, at once on an error.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := logs.Close(cctx); err != nil {
+			log.Error("flush decision logs", "error", err)
+		}
+	}()
+	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
+	defer stopRetention()
+	engine := authz.NewEngine(store, authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs),
+		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP))
 	if err := engine.Registry().Refresh(ctx); err != nil {
 		return fmt.Errorf("load the permission registry: %w", err)
 	}

@@ -36,12 +36,46 @@ type Page struct {
 	Title     *string    `json:"title"`
 	Body      *string    `json:"body"`
 	CreatedAt *time.Time `json:"createdAt"`
+	Published *bool      `json:"published"`
 	DBID      int64      `json:"-"`
 	ProjectID int64      `json:"-"`
+	AuthorID  int64      `json:"-"`
 }
 
 // InProject implements gqlauthz.InProject.
 func (p *Page) InProject() int64 { return p.ProjectID }
+
+// DecisionLog is the GraphQL DecisionLog; its user and project load on demand.
+type DecisionLog struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Permission string         `json:"permission"`
+	Allowed    bool           `json:"allowed"`
+	Reason     DecisionReason `json:"reason"`
+	ObjectType *string        `json:"objectType"`
+	ObjectID   *string        `json:"objectId"`
+	Entries    []*LogEntry    `json:"entries"`
+	Source     string         `json:"source"`
+	RequestID  string         `json:"requestId"`
+	Backend    string         `json:"backend"`
+	CreatedAt  time.Time      `json:"createdAt"`
+	UserID     int64          `json:"-"`
+	ProjectID  int64          `json:"-"`
+}
+
+// GrantEvent is the GraphQL GrantEvent; its actor loads on demand.
+type GrantEvent struct {
+	ID         string    `json:"id"`
+	Action     string    `json:"action"`
+	UserID     *string   `json:"userId"`
+	GroupID    *string   `json:"groupId"`
+	ProjectID  *string   `json:"projectId"`
+	Permission *string   `json:"permission"`
+	Before     *string   `json:"before"`
+	After      *string   `json:"after"`
+	CreatedAt  time.Time `json:"createdAt"`
+	ActorID    int64     `json:"-"`
+}
 
 // Counter counts every item of a connection, all pages together. It runs
 // only when a query asks for totalCount.

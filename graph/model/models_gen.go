@@ -22,14 +22,16 @@ type APIToken struct {
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 }
 
-// One check: may the user have the permission (in the project)?
+// One check: may the user have the permission (in the project, on the object)?
 type CheckInput struct {
 	// The permission, app_label.codename.
 	Perm string `json:"perm"`
-	// The project; without one, the check is global (hasPerm).
+	// The project; without one, the check is global (hasPerm). For a Page object, the page's project.
 	Project *string `json:"project,omitempty"`
 	// The user to ask about; the viewer when omitted.
 	User *string `json:"user,omitempty"`
+	// The object the check is about: object-level rules for its type decide after the project-level allow.
+	Object *ObjectInput `json:"object,omitempty"`
 }
 
 // A new page.
@@ -40,6 +42,21 @@ type CreatePageInput struct {
 	Title string `json:"title"`
 	// The body text.
 	Body *string `json:"body,omitempty"`
+}
+
+// A declarative object-level rule.
+type CreateRuleInput struct {
+	// The permission the rule decides, app_label.codename.
+	Permission string `json:"permission"`
+	// The type of objects the rule is for, e.g. Page.
+	ObjectType string `json:"objectType"`
+	// A CEL expression of type bool over `user` (id, username, isSuperuser,
+	// groups), `project` (id, name) and `object` (type, id, attributes); the
+	// function hasPerm("app.codename") checks another permission for the same
+	// user in the same project.
+	Expression string `json:"expression"`
+	// What the rule is for, for the people who read it later.
+	Description *string `json:"description,omitempty"`
 }
 
 // A new user.
@@ -60,6 +77,50 @@ type Decision struct {
 	Permission string `json:"permission"`
 	// The step that decided.
 	Reason DecisionReason `json:"reason"`
+	// The decision's log (SPEC §3); null when the server keeps no logs (verbosity 0).
+	Log *DecisionLog `json:"log,omitempty"`
+}
+
+// A page of decision logs.
+type DecisionLogConnection struct {
+	// The logs of this page, newest first.
+	Edges []*DecisionLogEdge `json:"edges"`
+	// Where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A decision log with its cursor.
+type DecisionLogEdge struct {
+	// The cursor of this log.
+	Cursor string `json:"cursor"`
+	// The log.
+	Node *DecisionLog `json:"node"`
+}
+
+// Which decision logs to read; every field given narrows the selection.
+type DecisionLogFilter struct {
+	// Logs of checks about this user.
+	User *string `json:"user,omitempty"`
+	// Logs of checks of this permission.
+	Permission *string `json:"permission,omitempty"`
+	// Logs of checks in this project.
+	Project *string `json:"project,omitempty"`
+	// Logs of checks on objects of this type.
+	ObjectType *string `json:"objectType,omitempty"`
+	// Logs of checks on the object with this id.
+	ObjectID *string `json:"objectId,omitempty"`
+	// Only allowed (true) or denied (false) decisions.
+	Allowed *bool `json:"allowed,omitempty"`
+	// Only decisions with this reason.
+	Reason *DecisionReason `json:"reason,omitempty"`
+	// Logs with this name, e.g. auto-projects.delete_page-17.
+	Name *string `json:"name,omitempty"`
+	// Logs with a line carrying this tag, e.g. auto.
+	Tag *string `json:"tag,omitempty"`
+	// Logs made at or after this instant.
+	Since *time.Time `json:"since,omitempty"`
+	// Logs made before this instant.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // A permission to add to the registry.
@@ -70,6 +131,42 @@ type DefinePermissionInput struct {
 	Codename string `json:"codename"`
 	// A human-readable name, 1 to 255 characters.
 	Name string `json:"name"`
+}
+
+// A page of grant events.
+type GrantEventConnection struct {
+	// The events of this page, newest first.
+	Edges []*GrantEventEdge `json:"edges"`
+	// Where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A grant event with its cursor.
+type GrantEventEdge struct {
+	// The cursor of this event.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *GrantEvent `json:"node"`
+}
+
+// Which grant events to read; every field given narrows the selection.
+type GrantEventFilter struct {
+	// Changes made by this user.
+	Actor *string `json:"actor,omitempty"`
+	// Changes of this kind, e.g. grant_project_perm.
+	Action *string `json:"action,omitempty"`
+	// Changes about this user.
+	User *string `json:"user,omitempty"`
+	// Changes about this group.
+	Group *string `json:"group,omitempty"`
+	// Changes in this project.
+	Project *string `json:"project,omitempty"`
+	// Changes of this permission.
+	Permission *string `json:"permission,omitempty"`
+	// Changes made at or after this instant.
+	Since *time.Time `json:"since,omitempty"`
+	// Changes made before this instant.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // A named set of users; every permission a group holds, its members hold.
@@ -88,6 +185,14 @@ type GroupEdge struct {
 	Node *Group `json:"node"`
 }
 
+// One line of a decision log.
+type LogEntry struct {
+	// The text.
+	Text string `json:"text"`
+	// The tags: auto for the lines the engine writes; rule lines carry those the rule gives.
+	Tags []string `json:"tags"`
+}
+
 // Changes to users, groups, permissions, grants, projects, pages and tokens.
 // Every mutation needs a signed-in viewer.
 type Mutation struct {
@@ -101,6 +206,18 @@ type NewAPIToken struct {
 	Name string `json:"name"`
 	// The secret to send as `Authorization: Bearer <token>`; shown only now.
 	Token string `json:"token"`
+}
+
+// An object a check is about. For type Page the stored page is the object
+// (its attributes are read from the database); other objects are described
+// by the caller.
+type ObjectInput struct {
+	// The object's type, as rules name it, e.g. Invoice; 1 to 100 characters.
+	Type string `json:"type"`
+	// The object's id; 1 to 100 characters.
+	ID string `json:"id"`
+	// The object's attributes, which rules read as object.attributes.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // A page with its cursor.
@@ -157,6 +274,31 @@ type ProjectGrant struct {
 // takes an optional `user` asks about the viewer when it is omitted; asking
 // about another user needs `auth.view_user`.
 type Query struct {
+}
+
+// A declarative object-level rule: a CEL expression deciding a permission for
+// objects of a type.
+type Rule struct {
+	// The rule's id.
+	ID string `json:"id"`
+	// The permission the rule decides.
+	Permission string `json:"permission"`
+	// The type of objects the rule is for.
+	ObjectType string `json:"objectType"`
+	// The CEL expression.
+	Expression string `json:"expression"`
+	// What the rule is for.
+	Description string `json:"description"`
+	// When the rule was created.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// What to change in a page; omitted fields are left as they are.
+type UpdatePageInput struct {
+	// The new title, 1 to 255 characters.
+	Title *string `json:"title,omitempty"`
+	// The new body.
+	Body *string `json:"body,omitempty"`
 }
 
 // Flags to change; an omitted flag is left as it is.

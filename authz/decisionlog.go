@@ -1,9 +1,9 @@
 package authz
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"context"
 	"fmt"
 	"strconv"
 	"time"

@@ -29,8 +29,8 @@ test: ## Run every test with the race detector (PostgreSQL too when TEST_DATABAS
 	$(GO) test -count=1 -run '^TestEngineMatchesReference$$' ./authz/
 
 .PHONY: bench
-bench: ## Run the engine benchmarks (see docs/benchmarks.md for the large-dataset variant).
-	$(GO) test -run '^$$' -bench . -benchmem ./authz/
+bench: ## Run the engine and directive benchmarks (see docs/benchmarks.md for the large-dataset variant).
+	$(GO) test -run '^$$' -bench . -benchmem ./authz/ ./graph/
 
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls and gqlgen.yml (and the gqlauthz example's).

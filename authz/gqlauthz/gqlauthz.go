@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/grantql/grantql/authz"
@@ -42,6 +43,19 @@ type Guard struct {
 // fieldName is "Type.field", kept in two parts so that a guarded field
 // looks itself up without building a string.
 type fieldName struct{ object, field string }
+
+// logSources holds the "Type.field" of every guarded field seen, so that
+// the fields of a long list do not each build the string again.
+var logSources sync.Map // fieldName → string
+
+func logSource(object, field string) string {
+	if s, ok := logSources.Load(fieldName{object, field}); ok {
+		return s.(string)
+	}
+	s := object + "." + field
+	logSources.Store(fieldName{object, field}, s)
+	return s
+}
 
 func parseFieldName(s string) fieldName {
 	object, field, _ := strings.Cut(s, ".")
@@ -101,7 +115,7 @@ func (g *Guard) HasProjectPerm(ctx context.Context, obj any, next graphql.Resolv
 		return nil, err
 	}
 	if fc := graphql.GetFieldContext(ctx); fc != nil && g.engine.Verbosity() > 0 {
-		ctx = authz.WithLogSource(ctx, fc.Object+"."+fc.Field.Name)
+		ctx = authz.WithLogSource(ctx, logSource(fc.Object, fc.Field.Name))
 	}
 	if project == nil {
 		// The project comes from the parent: load the projects of the

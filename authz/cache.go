@@ -26,8 +26,8 @@ type RequestCache struct {
 	ruleUsers    map[int64]RuleUser
 	ruleProjects map[int64]RuleProject
 	// logged holds the decisions enqueued to the log sink during the
-	// request; Clear keeps it.
-	logged map[logKey]struct{}
+	// request, each with the log enqueued for it; Clear keeps it.
+	logged map[logKey]DecisionLog
 }
 
 // userGrants is what the cache knows of one user.
@@ -138,19 +138,20 @@ func (c *RequestCache) storeSubject(u RuleUser, projects map[int64]RuleProject, 
 	}
 }
 
-// markLogged records that the decision k is being enqueued, and reports
-// false when the request enqueued it already.
-func (c *RequestCache) markLogged(k logKey) bool {
+// markLogged records that the decision k is being enqueued with log l,
+// and reports false, with the log enqueued then, when the request
+// enqueued it already.
+func (c *RequestCache) markLogged(k logKey, l DecisionLog) (DecisionLog, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.logged[k]; ok {
-		return false
+	if first, ok := c.logged[k]; ok {
+		return first, false
 	}
 	if c.logged == nil {
-		c.logged = map[logKey]struct{}{}
+		c.logged = map[logKey]DecisionLog{}
 	}
-	c.logged[k] = struct{}{}
-	return true
+	c.logged[k] = l
+	return l, true
 }
 
 // unmarkLogged forgets k, after enqueuing it failed, so that a later

@@ -143,7 +143,9 @@ func (e *Engine) newLog(ctx context.Context, user int64, username string, req Ch
 		Source:    LogSourceFrom(ctx),
 		RequestID: RequestIDFrom(ctx),
 		Backend:   d.Backend,
-		CreatedAt: time.Now(),
+		// In UTC to the microsecond, as the log is stored, so that
+		// Decision.log and the stored log agree.
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
 	if req.Object != nil {
 		l.ObjectType, l.ObjectID = req.Object.Type, req.Object.ID
@@ -159,15 +161,20 @@ func (e *Engine) newLog(ctx context.Context, user int64, username string, req Ch
 }
 
 // enqueue hands logs to the engine's sink, skipping those the request has
-// enqueued already. Enqueue may block (back-pressure); a log it refuses
-// fails the check, closed, with an ErrUnavailable error.
+// enqueued already: a repeated decision's log becomes the one enqueued for
+// it, so that Decision.log of a repeat has the id of the stored log.
+// Enqueue may block (back-pressure); a log it refuses fails the check,
+// closed, with an ErrUnavailable error.
 func (e *Engine) enqueue(ctx context.Context, logs []*DecisionLog) error {
 	cache := RequestCacheFrom(ctx)
 	for _, l := range logs {
 		k := logKey{user: l.User, project: l.Project, perm: l.Perm, objectType: l.ObjectType,
 			objectID: l.ObjectID, allowed: l.Allowed, reason: l.Reason}
-		if cache != nil && !cache.markLogged(k) {
-			continue
+		if cache != nil {
+			if first, fresh := cache.markLogged(k, *l); !fresh {
+				*l = first
+				continue
+			}
 		}
 		// The sink's copy shares Entries with the log the caller gets:
 		// both treat them as read-only.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/grantql/grantql/authz"
@@ -151,7 +152,7 @@ func (r *Resolver) checkRequest(ctx context.Context, in *model.CheckInput) (auth
 		return req, nil
 	}
 	if in.Object.Type != authz.PageObjectType {
-		req.Object = &authz.Object{Type: in.Object.Type, ID: in.Object.ID, Attributes: in.Object.Attributes}
+		req.Object = &authz.Object{Type: in.Object.Type, ID: in.Object.ID, Attributes: jsonNumbers(in.Object.Attributes).(map[string]any)}
 		return req, nil
 	}
 	id, err := parseID("object.id", in.Object.ID)
@@ -167,4 +168,38 @@ func (r *Resolver) checkRequest(ctx context.Context, in *model.CheckInput) (auth
 	}
 	req.Project, req.Object = page.ProjectID, authz.PageObject(page)
 	return req, nil
+}
+
+// jsonNumbers replaces the json.Number values in v, a JSON value, with
+// int64 (for an integer that fits) or float64. gqlgen decodes request
+// variables with UseNumber, and a rule comparing object.attributes.amount
+// with a number must see a number, as it does when the attributes are
+// written in the query itself.
+func jsonNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return v.String()
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonNumbers(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonNumbers(e)
+		}
+		return out
+	}
+	return v
 }

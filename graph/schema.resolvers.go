@@ -897,19 +897,18 @@ func (r *queryResolver) DecisionLogs(ctx context.Context, filter *model.Decision
 
 // DecisionLog is the resolver for the decisionLog field.
 func (r *queryResolver) DecisionLog(ctx context.Context, id string) (*model.DecisionLog, error) {
-	var (
-		l   authz.DecisionLog
-		err error
-	)
+	// The reading rule first: whether a log exists is no business of an
+	// anonymous caller.
+	f, err := r.decisionLogFilter(ctx, &model.DecisionLogFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var l authz.DecisionLog
 	if n, perr := strconv.ParseInt(id, 10, 64); perr == nil && n > 0 {
 		l, err = r.Store.DecisionLogByID(ctx, n)
 	} else {
 		l, err = r.Store.DecisionLogByUID(ctx, id)
 	}
-	if err != nil {
-		return nil, err
-	}
-	f, err := r.decisionLogFilter(ctx, &model.DecisionLogFilter{})
 	if err != nil {
 		return nil, err
 	}

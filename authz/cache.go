@@ -33,6 +33,7 @@ type RequestCache struct {
 // userGrants is what the cache knows of one user.
 type userGrants struct {
 	found, isActive, isSuperuser bool
+	username                     string
 	global                       map[int64]Sources
 	projects                     map[int64]map[int64]Sources // absent: not loaded; nil map: project does not exist
 }
@@ -198,7 +199,7 @@ func (c *RequestCache) store(user int64, g *Grants, asked []int64, gen uint64) *
 	}
 	// Flags and global grants come with every load; the newest are as good
 	// as any, and project entries are added to those already held.
-	merged := &userGrants{found: fresh.found, isActive: fresh.isActive, isSuperuser: fresh.isSuperuser,
+	merged := &userGrants{found: fresh.found, isActive: fresh.isActive, isSuperuser: fresh.isSuperuser, username: fresh.username,
 		global: fresh.global, projects: make(map[int64]map[int64]Sources, len(ug.projects)+len(fresh.projects))}
 	for p, perms := range ug.projects {
 		merged.projects[p] = perms
@@ -213,7 +214,7 @@ func (c *RequestCache) store(user int64, g *Grants, asked []int64, gen uint64) *
 // grantsView turns a store answer into the cache's shape, recording every
 // asked project: those absent from g do not exist.
 func grantsView(g *Grants, asked []int64) *userGrants {
-	ug := &userGrants{found: g.UserFound, isActive: g.IsActive, isSuperuser: g.IsSuperuser,
+	ug := &userGrants{found: g.UserFound, isActive: g.IsActive, isSuperuser: g.IsSuperuser, username: g.Username,
 		global: g.Global, projects: make(map[int64]map[int64]Sources, len(asked))}
 	for _, p := range asked {
 		perms, ok := g.Projects[p]

@@ -93,10 +93,11 @@ type objectResult struct {
 // and returns the decision's log (nil at verbosity 0), whose Entries the
 // caller must treat as read-only: the log sink holds them too. A nil obj makes a
 // project-level check, and project 0 a global one. A cold check costs the
-// statement of a project-level check, plus one that loads what rules see of
-// the user and the project when a rule reads them (RuleContext.User and
-// Project; a CEL rule that names user or project) or, at verbosity 2, for
-// the username of the header; within a request cache, a repeat costs none.
+// statement of a project-level check (which also brings the username of a
+// verbosity-2 header), plus one that loads what rules see of the user and
+// the project when a rule reads them (RuleContext.User and Project; a CEL
+// rule that names user or project); within a request cache, a repeat costs
+// none.
 func (e *Engine) CheckObject(ctx context.Context, user int64, perm string, project int64, obj *Object) (Decision, *DecisionLog, error) {
 	ds, logs, err := e.check(ctx, user, []CheckRequest{{Perm: perm, Project: project, Object: obj}}, true)
 	if err != nil {
@@ -183,10 +184,14 @@ func (e *Engine) check(ctx context.Context, user int64, reqs []CheckRequest, wan
 	}
 	username := ""
 	if e.verbosity >= VerbosityHeader && user != Anonymous {
-		if err := run.loadSubjects(ctx, nil); err != nil {
-			return nil, nil, err
+		// The grants load brings the username; a store that does not
+		// (a custom one) falls back to the rule subject's statement.
+		if username = ug.username; username == "" {
+			if err := run.loadSubjects(ctx, nil); err != nil {
+				return nil, nil, err
+			}
+			username = run.subjectUser.Username
 		}
-		username = run.subjectUser.Username
 	}
 	logs := make([]*DecisionLog, len(reqs))
 	for i, r := range reqs {

@@ -415,7 +415,7 @@ func TestObjectStatementBudgets(t *testing.T) {
 				}
 				return err
 			}},
-			{"cold at verbosity 2, for the header's username", 2, func(ctx context.Context, _ *models.StatementCounter) error {
+			{"cold at verbosity 2: the grants load brings the header's username", 1, func(ctx context.Context, _ *models.StatementCounter) error {
 				_, _, err := verbose.CheckObject(ctx, w.bob, deletePage, w.docs, page("1", true))
 				return err
 			}},

@@ -39,6 +39,7 @@ type Holder struct {
 // asked projects. A project absent from Projects does not exist.
 type Grants struct {
 	UserFound   bool
+	Username    string
 	IsActive    bool
 	IsSuperuser bool
 	Global      map[int64]Sources           // permission id → sources

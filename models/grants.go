@@ -34,29 +34,30 @@ const (
 //     project_permissions by primary key.
 //
 // Inactive users and superusers need no grants, so the grant branches
-// return nothing for them.
+// return nothing for them. The user row carries the username too, for the
+// header of a verbosity-2 decision log.
 const loadGrantsSQL = `
 SELECT 0 AS kind, CAST(NULL AS BIGINT) AS project_id, CAST(NULL AS BIGINT) AS permission_id,
-       u.is_active AS is_active, u.is_superuser AS is_superuser
+       u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username
   FROM users u WHERE u.id = @user
 UNION ALL
-SELECT 5, p.id, NULL, NULL, NULL FROM projects p WHERE p.id IN @projects
+SELECT 5, p.id, NULL, NULL, NULL, NULL FROM projects p WHERE p.id IN @projects
 UNION ALL
-SELECT 1, NULL, up.permission_id, NULL, NULL
+SELECT 1, NULL, up.permission_id, NULL, NULL, NULL
   FROM user_permissions up JOIN users u ON u.id = up.user_id AND u.is_active AND NOT u.is_superuser
  WHERE up.user_id = @user
 UNION ALL
-SELECT 2, NULL, gp.permission_id, NULL, NULL
+SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL
   FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
   JOIN group_permissions gp ON gp.group_id = ug.group_id
  WHERE ug.user_id = @user
 UNION ALL
-SELECT 3, pp.project_id, pp.permission_id, NULL, NULL
+SELECT 3, pp.project_id, pp.permission_id, NULL, NULL, NULL
   FROM project_permission_users ppu JOIN users u ON u.id = ppu.user_id AND u.is_active AND NOT u.is_superuser
   JOIN project_permissions pp ON pp.id = ppu.project_permission_id
  WHERE ppu.user_id = @user AND pp.project_id IN @projects
 UNION ALL
-SELECT 4, pp.project_id, pp.permission_id, NULL, NULL
+SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
   FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
   JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
   JOIN project_permissions pp ON pp.id = ppg.project_permission_id
@@ -78,13 +79,14 @@ func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*
 			kind                  int
 			project, perm         sql.NullInt64
 			isActive, isSuperuser sql.NullBool
+			username              sql.NullString
 		)
-		if err := rows.Scan(&kind, &project, &perm, &isActive, &isSuperuser); err != nil {
+		if err := rows.Scan(&kind, &project, &perm, &isActive, &isSuperuser, &username); err != nil {
 			return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
 		}
 		switch kind {
 		case rowUser:
-			g.UserFound, g.IsActive, g.IsSuperuser = true, isActive.Bool, isSuperuser.Bool
+			g.UserFound, g.IsActive, g.IsSuperuser, g.Username = true, isActive.Bool, isSuperuser.Bool, username.String
 		case rowProject:
 			if g.Projects[project.Int64] == nil {
 				g.Projects[project.Int64] = map[int64]authz.Sources{}

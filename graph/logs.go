@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/grantql/grantql/authz"
@@ -202,4 +203,20 @@ func jsonNumbers(v any) any {
 		return out
 	}
 	return v
+}
+
+// optionalUser loads the user with id for a field that may name none (0)
+// or a user deleted since (null rather than an error: the record stays).
+func (r *Resolver) optionalUser(ctx context.Context, id int64) (*model.User, error) {
+	if id == 0 {
+		return nil, nil
+	}
+	u, err := r.Store.User(ctx, id)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return userModel(u), nil
 }

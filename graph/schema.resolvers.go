@@ -17,17 +17,7 @@ import (
 
 // User is the resolver for the user field.
 func (r *decisionLogResolver) User(ctx context.Context, obj *model.DecisionLog) (*model.User, error) {
-	if obj.UserID == 0 {
-		return nil, nil
-	}
-	u, err := r.Store.User(ctx, obj.UserID)
-	if errors.Is(err, authz.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return userModel(u), nil
+	return r.optionalUser(ctx, obj.UserID)
 }
 
 // Project is the resolver for the project field.
@@ -37,7 +27,7 @@ func (r *decisionLogResolver) Project(ctx context.Context, obj *model.DecisionLo
 	}
 	p, err := r.Store.Project(ctx, obj.ProjectID)
 	if errors.Is(err, authz.ErrNotFound) {
-		return nil, nil
+		return nil, nil // the project was deleted since; the log stays
 	}
 	if err != nil {
 		return nil, err
@@ -47,17 +37,7 @@ func (r *decisionLogResolver) Project(ctx context.Context, obj *model.DecisionLo
 
 // Actor is the resolver for the actor field.
 func (r *grantEventResolver) Actor(ctx context.Context, obj *model.GrantEvent) (*model.User, error) {
-	if obj.ActorID == 0 {
-		return nil, nil
-	}
-	u, err := r.Store.User(ctx, obj.ActorID)
-	if errors.Is(err, authz.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return userModel(u), nil
+	return r.optionalUser(ctx, obj.ActorID)
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -478,17 +458,7 @@ func (r *pageResolver) Project(ctx context.Context, obj *model.Page) (*model.Pro
 
 // Author is the resolver for the author field.
 func (r *pageResolver) Author(ctx context.Context, obj *model.Page) (*model.User, error) {
-	if obj.AuthorID == 0 {
-		return nil, nil
-	}
-	u, err := r.Store.User(ctx, obj.AuthorID)
-	if errors.Is(err, authz.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return userModel(u), nil
+	return r.optionalUser(ctx, obj.AuthorID)
 }
 
 // TotalCount is the resolver for the totalCount field.

@@ -449,16 +449,12 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool,
 
 // Project is the resolver for the project field.
 func (r *pageResolver) Project(ctx context.Context, obj *model.Page) (*model.Project, error) {
-	p, err := r.Store.Project(ctx, obj.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return projectModel(p), nil
+	return r.pageProject(ctx, obj)
 }
 
 // Author is the resolver for the author field.
 func (r *pageResolver) Author(ctx context.Context, obj *model.Page) (*model.User, error) {
-	return r.optionalUser(ctx, obj.AuthorID)
+	return r.pageAuthor(ctx, obj)
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -473,14 +469,12 @@ func (r *projectResolver) Pages(ctx context.Context, obj *model.Project, first *
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.Store.ProjectPages(ctx, obj.DBID, req.After, req.First+1)
+	rows, count, err := r.projectPages(ctx, obj.DBID, req)
 	if err != nil {
 		return nil, err
 	}
 	rows, hasNext := trimPage(rows, req.First)
-	return pageConnection(rows, hasNext, func(ctx context.Context) (int, error) {
-		return r.Store.CountProjectPages(ctx, obj.DBID)
-	}), nil
+	return pageConnection(rows, hasNext, count), nil
 }
 
 // ViewerPermissions is the resolver for the viewerPermissions field. The

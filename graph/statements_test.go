@@ -1,9 +1,11 @@
 package graph_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
@@ -20,6 +22,10 @@ const (
 	listProjects      = 100
 	pagesPerProject   = 10
 	maxPermStatements = 3 // the budget: independent of the number of projects and pages
+	// maxStatements bounds every statement of the request, the token
+	// lookup included: the pages of all the listed projects load with one
+	// statement, and so do their counts.
+	maxStatements = 6
 )
 
 // guardedListQuery lists every project with its permissions and its pages,
@@ -113,13 +119,53 @@ func TestGuardedListStatements(t *testing.T) {
 			if c.Permissions() > maxPermStatements {
 				t.Errorf("guarded list of %d pages ran %d permission statements, want at most %d", titles, c.Permissions(), maxPermStatements)
 			}
+			if c.Count() > maxStatements {
+				t.Errorf("guarded list of %d pages ran %d statements, want at most %d", titles, c.Count(), maxStatements)
+			}
+		})
+
+		t.Run("paginated", func(t *testing.T) {
+			// Every project's pages, 3 at a time, through the batch: first
+			// from the start, then after a cursor in the middle of one
+			// project, which every project's list shares.
+			pids := h.listedProjects(t, v)
+			want := make(map[string][]authz.Page, len(pids))
+			for _, pid := range pids {
+				pages, err := h.store.ProjectPages(h.ctx, pid, 0, pagesPerProject+1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[strconv.FormatInt(pid, 10)] = pages
+			}
+			mid := want[strconv.FormatInt(pids[len(pids)/2], 10)][4].ID
+			for _, after := range []int64{0, mid} {
+				c := &models.StatementCounter{}
+				res := h.doWith(t, h.counted(c, v.Token), paginatedListQuery, "after", pageCursor(after))
+				if len(res.Errors) != 0 {
+					t.Fatalf("paginated list after %d = %d errors, first %+v; want none", after, len(res.Errors), res.Errors[0])
+				}
+				var got paginatedList
+				if err := json.Unmarshal(res.Data, &got); err != nil {
+					t.Fatal(err)
+				}
+				if len(got.Projects.Edges) != listProjects {
+					t.Fatalf("paginated list after %d = %d projects, want %d", after, len(got.Projects.Edges), listProjects)
+				}
+				for _, e := range got.Projects.Edges {
+					checkProjectPages(t, e.Node.ID, after, e.Node.Pages, want[e.Node.ID])
+				}
+				t.Logf("%s: after %d: %d statements, %d of them for permissions", db.Dialect, after, c.Count(), c.Permissions())
+				if c.Count() > maxStatements {
+					t.Errorf("paginated list after %d ran %d statements, want at most %d", after, c.Count(), maxStatements)
+				}
+			}
 		})
 
 		t.Run("Query.pages", func(t *testing.T) {
 			// 100 pages over 10 projects, filtered in the database; their
 			// guarded fields answer from the resolver's prefetch.
 			c := &models.StatementCounter{}
-			q := `{ pages(first: 100) { totalCount edges { node { title body createdAt project { id } } } } }`
+			q := `{ pages(first: 100) { totalCount edges { node { title body createdAt project { id } author { id } } } } }`
 			res := h.doWith(t, h.counted(c, v.Token), q)
 			var got struct {
 				Pages struct {
@@ -136,6 +182,9 @@ func TestGuardedListStatements(t *testing.T) {
 			t.Logf("%s: %d statements, %d of them for permissions", db.Dialect, c.Count(), c.Permissions())
 			if c.Permissions() > maxPermStatements {
 				t.Errorf("%s ran %d permission statements, want at most %d", q, c.Permissions(), maxPermStatements)
+			}
+			if c.Count() > maxStatements {
+				t.Errorf("%s ran %d statements, want at most %d", q, c.Count(), maxStatements)
 			}
 		})
 
@@ -174,6 +223,9 @@ func TestGuardedListStatements(t *testing.T) {
 			if c.Permissions() > maxPermStatements {
 				t.Errorf("half-denied list ran %d permission statements, want at most %d", c.Permissions(), maxPermStatements)
 			}
+			if c.Count() > maxStatements {
+				t.Errorf("half-denied list ran %d statements, want at most %d", c.Count(), maxStatements)
+			}
 		})
 	})
 }
@@ -190,4 +242,70 @@ func (h *harness) listedProjects(t *testing.T, v actor) []int64 {
 		ids[i] = p.ID
 	}
 	return ids
+}
+
+// paginatedListQuery lists every project with 3 of its pages after a
+// cursor, their count and their pageInfo.
+var paginatedListQuery = fmt.Sprintf(`query($after: String) { projects(first: %d) { edges { node { id
+	pages(first: 3, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+	edges { cursor node { id title } } } } } } }`, listProjects)
+
+// projectPages is a project's pages in paginatedList.
+type projectPages struct {
+	TotalCount int
+	PageInfo   struct {
+		HasNextPage bool
+		EndCursor   *string
+	}
+	Edges []struct {
+		Cursor string
+		Node   struct{ ID, Title string }
+	}
+}
+
+// paginatedList is the answer to paginatedListQuery.
+type paginatedList struct {
+	Projects struct {
+		Edges []struct {
+			Node struct {
+				ID    string
+				Pages projectPages
+			}
+		}
+	}
+}
+
+// pageCursor returns the cursor of id as the API writes it; nil for 0, no
+// cursor.
+func pageCursor(id int64) *string {
+	if id == 0 {
+		return nil
+	}
+	c := base64.RawURLEncoding.EncodeToString([]byte("id:" + strconv.FormatInt(id, 10)))
+	return &c
+}
+
+// checkProjectPages checks the pages of project after after against all,
+// the project's pages in id order.
+func checkProjectPages(t *testing.T, project string, after int64, got projectPages, all []authz.Page) {
+	t.Helper()
+	var rest []authz.Page
+	for _, p := range all {
+		if p.ID > after {
+			rest = append(rest, p)
+		}
+	}
+	page := rest[:min(3, len(rest))]
+	if got.TotalCount != len(all) || got.PageInfo.HasNextPage != (len(rest) > 3) || len(got.Edges) != len(page) {
+		t.Fatalf("project %s after %d: totalCount %d, hasNextPage %v, %d edges; want %d, %v, %d",
+			project, after, got.TotalCount, got.PageInfo.HasNextPage, len(got.Edges), len(all), len(rest) > 3, len(page))
+	}
+	for i, e := range got.Edges {
+		if e.Node.ID != strconv.FormatInt(page[i].ID, 10) || e.Node.Title != page[i].Title || e.Cursor != *pageCursor(page[i].ID) {
+			t.Fatalf("project %s after %d: edge %d = %+v, want page %d %q", project, after, i, e, page[i].ID, page[i].Title)
+		}
+	}
+	if len(page) == 0 && got.PageInfo.EndCursor != nil || len(page) > 0 && (got.PageInfo.EndCursor == nil || *got.PageInfo.EndCursor != *pageCursor(page[len(page)-1].ID)) {
+		t.Fatalf("project %s after %d: endCursor %v, want that of the last edge", project, after, got.PageInfo.EndCursor)
+	}
 }

@@ -160,6 +160,52 @@ func (s *Store) CountProjectPages(ctx context.Context, project int64) (int, erro
 	return n, dbError(fmt.Sprintf("count pages of project %d", project), err)
 }
 
+// ProjectPagesBatch returns, for each of projects, up to limit of its
+// pages with id > after, in one statement: ROW_NUMBER over each project's
+// pages in id order, through the (project_id, id) index. Projects without
+// such pages have no entry.
+func (s *Store) ProjectPagesBatch(ctx context.Context, projects []int64, after int64, limit int) (map[int64][]authz.Page, error) {
+	out := make(map[int64][]authz.Page, len(projects))
+	if len(projects) == 0 || limit <= 0 {
+		return out, nil
+	}
+	var rows []Page
+	err := s.db.WithContext(ctx).Raw(`SELECT id, project_id, title, body, published, author_id, created_at FROM (
+		SELECT id, project_id, title, body, published, author_id, created_at,
+			ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY id) AS rn
+		FROM pages WHERE project_id IN ? AND id > ?) ranked
+		WHERE rn <= ? ORDER BY project_id, id`, projects, after, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, dbError(fmt.Sprintf("list pages of %d projects", len(projects)), err)
+	}
+	for _, r := range rows {
+		out[r.ProjectID] = append(out[r.ProjectID], r.domain())
+	}
+	return out, nil
+}
+
+// CountProjectPagesBatch counts the pages of each of projects in one
+// statement. Projects without pages have no entry.
+func (s *Store) CountProjectPagesBatch(ctx context.Context, projects []int64) (map[int64]int, error) {
+	out := make(map[int64]int, len(projects))
+	if len(projects) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ProjectID int64
+		N         int
+	}
+	err := s.db.WithContext(ctx).Model(&Page{}).Select("project_id, COUNT(*) AS n").
+		Where("project_id IN ?", projects).Group("project_id").Scan(&rows).Error
+	if err != nil {
+		return nil, dbError(fmt.Sprintf("count pages of %d projects", len(projects)), err)
+	}
+	for _, r := range rows {
+		out[r.ProjectID] = r.N
+	}
+	return out, nil
+}
+
 // CreatePage creates a page in a project, with its author (0: none) and
 // published flag.
 func (s *Store) CreatePage(ctx context.Context, p authz.Page) (authz.Page, error) {

@@ -103,6 +103,23 @@ func (s *Store) User(ctx context.Context, id int64) (authz.User, error) {
 	return u.domain(), nil
 }
 
+// UsersByID returns the users with the given ids that exist, by id, in one
+// statement.
+func (s *Store) UsersByID(ctx context.Context, ids []int64) (map[int64]authz.User, error) {
+	out := make(map[int64]authz.User, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []User
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, dbError(fmt.Sprintf("load %d users", len(ids)), err)
+	}
+	for _, u := range rows {
+		out[u.ID] = u.domain()
+	}
+	return out, nil
+}
+
 // UserByUsername returns a user by name: a *authz.NotFoundError when there is none.
 func (s *Store) UserByUsername(ctx context.Context, username string) (authz.User, error) {
 	var u User

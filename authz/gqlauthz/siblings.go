@@ -97,6 +97,26 @@ func SiblingProjects(ctx context.Context, own int64) []int64 {
 	return append([]int64{own}, projectsAlong(list.Result, path)...)
 }
 
+// Siblings returns the nearest list that encloses the current field's
+// parent object, a key naming the way from the list's elements down to
+// that object, and the objects of type T that stand there in every
+// element: for Project.pages under projects.edges[3].node, the nodes of
+// all the edges. Resolvers use them to load the data of a whole list with
+// one statement. list is nil when the field is not under a list.
+func Siblings[T any](ctx context.Context) (list *graphql.FieldContext, path string, objs []T) {
+	var buf [8]string
+	list, names := enclosingList(graphql.GetFieldContext(ctx), buf[:0])
+	if list == nil {
+		return nil, "", nil
+	}
+	walkAlong(list.Result, names, func(v any) {
+		if o, ok := v.(T); ok {
+			objs = append(objs, o)
+		}
+	})
+	return list, pathKey(names), objs
+}
+
 // enclosingList walks up from the field that produced fc's parent object
 // to the nearest list element, and returns the list's field and the field
 // names on the way, innermost first, appended to path; nil when there is
@@ -119,24 +139,31 @@ func enclosingList(fc *graphql.FieldContext, path []string) (*graphql.FieldConte
 // projectsAlong follows path (innermost name first) down from every
 // element of list and collects the projects of the objects it reaches.
 func projectsAlong(list any, path []string) []int64 {
+	var out []int64
+	walkAlong(list, path, func(v any) {
+		if p, ok := v.(InProject); ok && !isNil(p) {
+			out = append(out, p.InProject())
+		}
+	})
+	return out
+}
+
+// walkAlong follows path (innermost name first) down from every element
+// of list and calls f with each object it reaches.
+func walkAlong(list any, path []string, f func(any)) {
 	lv := indirect(reflect.ValueOf(list))
 	if lv.Kind() != reflect.Slice {
-		return nil
+		return
 	}
-	var out []int64
 	for i := 0; i < lv.Len(); i++ {
 		v := lv.Index(i)
 		for j := len(path) - 1; j >= 0 && v.IsValid(); j-- {
 			v = fieldByJSONName(indirect(v), path[j])
 		}
-		if !v.IsValid() || !v.CanInterface() {
-			continue
-		}
-		if p, ok := v.Interface().(InProject); ok && !isNil(p) {
-			out = append(out, p.InProject())
+		if v.IsValid() && v.CanInterface() {
+			f(v.Interface())
 		}
 	}
-	return out
 }
 
 func indirect(v reflect.Value) reflect.Value {

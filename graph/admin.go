@@ -12,6 +12,17 @@ import (
 // statement and keep the response under a megabyte.
 const maxCheckMany = 1000
 
+// requirePerm returns the viewer's id when the viewer holds perm globally:
+// UNAUTHENTICATED, naming what needs a signed-in user, without a viewer,
+// and FORBIDDEN without perm.
+func (r *Resolver) requirePerm(ctx context.Context, what, perm string) (int64, error) {
+	viewer, err := requireSignedIn(ctx, what)
+	if err != nil {
+		return 0, err
+	}
+	return viewer, r.Engine.Require(ctx, viewer, perm)
+}
+
 // requireUserAdmin checks that viewer holds perm (an auth.*_user
 // permission) and, when the target user is a superuser, that viewer is one
 // too: managing a superuser is a superuser's business.

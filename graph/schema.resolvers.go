@@ -47,11 +47,8 @@ func (r *groupConnectionResolver) TotalCount(ctx context.Context, obj *model.Gro
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*model.User, error) {
-	viewer, err := requireSignedIn(ctx, "create users")
+	viewer, err := r.requirePerm(ctx, "create users", authz.PermAddUser)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermAddUser); err != nil {
 		return nil, err
 	}
 	active, super := input.IsActive == nil || *input.IsActive, input.IsSuperuser != nil && *input.IsSuperuser
@@ -114,11 +111,7 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, id string) (bool, err
 
 // CreateGroup is the resolver for the createGroup field.
 func (r *mutationResolver) CreateGroup(ctx context.Context, name string) (*model.Group, error) {
-	viewer, err := requireSignedIn(ctx, "create groups")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermAddGroup); err != nil {
+	if _, err := r.requirePerm(ctx, "create groups", authz.PermAddGroup); err != nil {
 		return nil, err
 	}
 	g, err := r.Engine.CreateGroup(ctx, name)
@@ -130,15 +123,11 @@ func (r *mutationResolver) CreateGroup(ctx context.Context, name string) (*model
 
 // DeleteGroup is the resolver for the deleteGroup field.
 func (r *mutationResolver) DeleteGroup(ctx context.Context, id string) (bool, error) {
-	viewer, err := requireSignedIn(ctx, "delete groups")
-	if err != nil {
+	if _, err := r.requirePerm(ctx, "delete groups", authz.PermDeleteGroup); err != nil {
 		return false, err
 	}
 	gid, err := parseID("id", id)
 	if err != nil {
-		return false, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermDeleteGroup); err != nil {
 		return false, err
 	}
 	return r.Engine.DeleteGroup(ctx, gid)
@@ -244,11 +233,8 @@ func (r *mutationResolver) RevokeProjectPerm(ctx context.Context, perm string, p
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, name string) (*model.Project, error) {
-	viewer, err := requireSignedIn(ctx, "create projects")
+	viewer, err := r.requirePerm(ctx, "create projects", authz.PermAddProject)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermAddProject); err != nil {
 		return nil, err
 	}
 	p, err := r.Engine.CreateProject(ctx, name, viewer)
@@ -360,11 +346,7 @@ func (r *mutationResolver) PublishPage(ctx context.Context, id string, published
 
 // CreateRule is the resolver for the createRule field.
 func (r *mutationResolver) CreateRule(ctx context.Context, input model.CreateRuleInput) (*model.Rule, error) {
-	viewer, err := requireSignedIn(ctx, "create rules")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
+	if _, err := r.requirePerm(ctx, "create rules", authz.PermChangeRule); err != nil {
 		return nil, err
 	}
 	desc := ""
@@ -381,15 +363,11 @@ func (r *mutationResolver) CreateRule(ctx context.Context, input model.CreateRul
 
 // DeleteRule is the resolver for the deleteRule field.
 func (r *mutationResolver) DeleteRule(ctx context.Context, id string) (bool, error) {
-	viewer, err := requireSignedIn(ctx, "delete rules")
-	if err != nil {
+	if _, err := r.requirePerm(ctx, "delete rules", authz.PermChangeRule); err != nil {
 		return false, err
 	}
 	rid, err := parseID("id", id)
 	if err != nil {
-		return false, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
 		return false, err
 	}
 	return r.Engine.DeleteRule(ctx, rid)
@@ -888,11 +866,7 @@ func (r *queryResolver) GrantEvents(ctx context.Context, filter *model.GrantEven
 	if err != nil {
 		return nil, err
 	}
-	viewer, err := requireSignedIn(ctx, "read grant events")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermViewDecisionLog); err != nil {
+	if _, err := r.requirePerm(ctx, "read grant events", authz.PermViewDecisionLog); err != nil {
 		return nil, err
 	}
 	var f authz.GrantEventFilter
@@ -926,11 +900,7 @@ func (r *queryResolver) GrantEvents(ctx context.Context, filter *model.GrantEven
 
 // Rules is the resolver for the rules field.
 func (r *queryResolver) Rules(ctx context.Context) ([]*model.Rule, error) {
-	viewer, err := requireSignedIn(ctx, "read rules")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.Engine.Require(ctx, viewer, authz.PermChangeRule); err != nil {
+	if _, err := r.requirePerm(ctx, "read rules", authz.PermChangeRule); err != nil {
 		return nil, err
 	}
 	rules, err := r.Engine.Rules(ctx)

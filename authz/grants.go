@@ -42,7 +42,8 @@ func validateName(kind, name string, max int) error {
 	return nil
 }
 
-func (h Holder) validate() error {
+// Validate reports a holder that names both a user and a group, or neither.
+func (h Holder) Validate() error {
 	if (h.User > 0) == (h.Group > 0) {
 		return invalid("give exactly one of user and group")
 	}
@@ -113,7 +114,7 @@ func (e *Engine) RevokeProjectPerm(ctx context.Context, h Holder, perm string, p
 }
 
 func (e *Engine) holderPerm(ctx context.Context, h Holder, perm string) (Permission, error) {
-	if err := h.validate(); err != nil {
+	if err := h.Validate(); err != nil {
 		return Permission{}, err
 	}
 	return e.registry.Lookup(ctx, perm)

@@ -43,7 +43,12 @@ func denied(d Decision) error {
 // ErrUnauthenticated error for an anonymous actor, and a *DeniedError
 // otherwise.
 func (e *Engine) Require(ctx context.Context, actor int64, perm string) error {
-	d, err := e.HasPerm(ctx, actor, perm)
+	return e.RequireInProject(ctx, actor, perm, 0)
+}
+
+// RequireInProject is Require for a permission in a project (0: globally).
+func (e *Engine) RequireInProject(ctx context.Context, actor int64, perm string, project int64) error {
+	d, err := e.decision(ctx, actor, perm, project)
 	if err != nil {
 		return err
 	}
@@ -53,16 +58,12 @@ func (e *Engine) Require(ctx context.Context, actor int64, perm string) error {
 	return nil
 }
 
-// RequireInProject is Require for a permission in a project.
-func (e *Engine) RequireInProject(ctx context.Context, actor int64, perm string, project int64) error {
-	d, err := e.HasProjectPerm(ctx, actor, perm, project)
-	if err != nil {
-		return err
+// decision is HasProjectPerm, or HasPerm for project 0.
+func (e *Engine) decision(ctx context.Context, actor int64, perm string, project int64) (Decision, error) {
+	if project == 0 {
+		return e.HasPerm(ctx, actor, perm)
 	}
-	if !d.Allowed {
-		return denied(d)
-	}
-	return nil
+	return e.HasProjectPerm(ctx, actor, perm, project)
 }
 
 // RequireAnyInProject returns nil when actor holds at least one of perms
@@ -121,15 +122,7 @@ func (e *Engine) RequireSuperuser(ctx context.Context, actor int64, what string)
 // superuser may grant a permission they do not hold themselves, globally
 // (project 0) or in the project.
 func (e *Engine) RequireGrantable(ctx context.Context, actor int64, perm string, project int64) error {
-	var (
-		d   Decision
-		err error
-	)
-	if project == 0 {
-		d, err = e.HasPerm(ctx, actor, perm)
-	} else {
-		d, err = e.HasProjectPerm(ctx, actor, perm, project)
-	}
+	d, err := e.decision(ctx, actor, perm, project)
 	if err != nil {
 		return err
 	}

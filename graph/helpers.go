@@ -83,8 +83,7 @@ func (r *Resolver) subject(ctx context.Context, user *string) (int64, error) {
 	return id, nil
 }
 
-// holder parses the user and group arguments of a grant; the engine
-// refuses both or neither.
+// holder parses the user and group arguments of a grant: exactly one.
 func holder(user, group *string) (authz.Holder, error) {
 	u, err := optionalID("user", user)
 	if err != nil {
@@ -94,10 +93,8 @@ func holder(user, group *string) (authz.Holder, error) {
 	if err != nil {
 		return authz.Holder{}, err
 	}
-	if (u > 0) == (g > 0) {
-		return authz.Holder{}, authz.InvalidInput("give exactly one of user and group")
-	}
-	return authz.Holder{User: u, Group: g}, nil
+	h := authz.Holder{User: u, Group: g}
+	return h, h.Validate()
 }
 
 // requireSignedIn returns the viewer's id, or an UNAUTHENTICATED error.

@@ -256,7 +256,7 @@ func (e *Engine) CreateRule(ctx context.Context, r StoredRule) (StoredRule, erro
 	if s.hasGoRule(ruleKey{r.Perm, r.ObjectType}) {
 		return StoredRule{}, Conflict("a Go rule decides %s on %s already", r.Perm, r.ObjectType)
 	}
-	created, err := write(ctx, func() (StoredRule, error) { return s.store.CreateRule(ctx, r) })
+	created, err := write(ctx, nil, func() (StoredRule, error) { return s.store.CreateRule(ctx, r) })
 	if err != nil {
 		return StoredRule{}, fmt.Errorf("create rule for %s on %s: %w", r.Perm, r.ObjectType, err)
 	}
@@ -270,7 +270,7 @@ func (e *Engine) DeleteRule(ctx context.Context, id int64) (bool, error) {
 	if s.store == nil {
 		return false, errNoRuleStore
 	}
-	ok, err := write(ctx, func() (bool, error) { return s.store.DeleteRule(ctx, id) })
+	ok, err := write(ctx, nil, func() (bool, error) { return s.store.DeleteRule(ctx, id) })
 	if err != nil {
 		return false, fmt.Errorf("delete rule %d: %w", id, err)
 	}

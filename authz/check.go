@@ -39,6 +39,10 @@ type Engine struct {
 	verbosity int
 	// sink receives every decision's log, once per request; nil: none.
 	sink LogSink
+	// cache keeps grants across requests; nil: none (sharedcache.go).
+	cache *SharedCache
+	// observer is told of every decision; nil: none (observer.go).
+	observer Observer
 }
 
 // Option configures an Engine.
@@ -236,7 +240,7 @@ func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*use
 			return ug, nil
 		}
 	}
-	g, err := e.store.LoadGrants(ctx, user, missing)
+	g, err := e.cache.loadGrants(ctx, e.store, user, missing)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +253,7 @@ func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*use
 			// A write emptied the cache while this load ran, taking with
 			// it the projects the load skipped as cached: load them all
 			// again, and leave the cache to the next check.
-			g, err := e.store.LoadGrants(ctx, user, projects)
+			g, err := e.cache.loadGrants(ctx, e.store, user, projects)
 			if err != nil {
 				return nil, err
 			}

@@ -50,10 +50,17 @@ func (h Holder) Validate() error {
 	return nil
 }
 
-// write runs a change and clears the request cache, whether or not the
-// change succeeded, as a failed transaction may still have been retried.
-func write[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	defer ClearRequestCache(ctx)
+// write runs a change, then clears the request cache and retires what the
+// shared cache of e (nil: a change no cached grant depends on) loaded
+// before, whether or not the change succeeded, as a failed transaction
+// may still have committed.
+func write[T any](ctx context.Context, e *Engine, f func() (T, error)) (T, error) {
+	defer func() {
+		ClearRequestCache(ctx)
+		if e != nil {
+			e.cache.NoteWrite()
+		}
+	}()
 	return f()
 }
 
@@ -66,7 +73,7 @@ func (e *Engine) DefinePermission(ctx context.Context, appLabel, codename, name 
 	if err := validateName("permission", name, MaxPermNameLen); err != nil {
 		return Permission{}, err
 	}
-	p, err := write(ctx, func() (Permission, error) {
+	p, err := write(ctx, e, func() (Permission, error) {
 		return e.store.DefinePermission(ctx, Permission{AppLabel: appLabel, Codename: codename, Name: name})
 	})
 	if err != nil {
@@ -81,7 +88,7 @@ func (e *Engine) GrantPerm(ctx context.Context, h Holder, perm string) error {
 	if err != nil {
 		return err
 	}
-	_, err = write(ctx, func() (struct{}, error) { return struct{}{}, e.store.GrantPerm(ctx, h, p.ID) })
+	_, err = write(ctx, e, func() (struct{}, error) { return struct{}{}, e.store.GrantPerm(ctx, h, p.ID) })
 	return err
 }
 
@@ -91,7 +98,7 @@ func (e *Engine) RevokePerm(ctx context.Context, h Holder, perm string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return write(ctx, func() (bool, error) { return e.store.RevokePerm(ctx, h, p.ID) })
+	return write(ctx, e, func() (bool, error) { return e.store.RevokePerm(ctx, h, p.ID) })
 }
 
 // GrantProjectPerm grants perm in project to a user or a group.
@@ -100,7 +107,7 @@ func (e *Engine) GrantProjectPerm(ctx context.Context, h Holder, perm string, pr
 	if err != nil {
 		return err
 	}
-	_, err = write(ctx, func() (struct{}, error) { return struct{}{}, e.store.GrantProjectPerm(ctx, h, p.ID, project) })
+	_, err = write(ctx, e, func() (struct{}, error) { return struct{}{}, e.store.GrantProjectPerm(ctx, h, p.ID, project) })
 	return err
 }
 
@@ -110,7 +117,7 @@ func (e *Engine) RevokeProjectPerm(ctx context.Context, h Holder, perm string, p
 	if err != nil {
 		return false, err
 	}
-	return write(ctx, func() (bool, error) { return e.store.RevokeProjectPerm(ctx, h, p.ID, project) })
+	return write(ctx, e, func() (bool, error) { return e.store.RevokeProjectPerm(ctx, h, p.ID, project) })
 }
 
 func (e *Engine) holderPerm(ctx context.Context, h Holder, perm string) (Permission, error) {
@@ -125,19 +132,19 @@ func (e *Engine) CreateUser(ctx context.Context, username string, isActive, isSu
 	if err := ValidateUsername(username); err != nil {
 		return User{}, err
 	}
-	return write(ctx, func() (User, error) {
+	return write(ctx, e, func() (User, error) {
 		return e.store.CreateUser(ctx, User{Username: username, IsActive: isActive, IsSuperuser: isSuperuser})
 	})
 }
 
 // UpdateUser changes a user's flags; a nil flag is left as it is.
 func (e *Engine) UpdateUser(ctx context.Context, id int64, isActive, isSuperuser *bool) (User, error) {
-	return write(ctx, func() (User, error) { return e.store.UpdateUser(ctx, id, isActive, isSuperuser) })
+	return write(ctx, e, func() (User, error) { return e.store.UpdateUser(ctx, id, isActive, isSuperuser) })
 }
 
 // DeleteUser deletes a user with its grants, memberships and tokens.
 func (e *Engine) DeleteUser(ctx context.Context, id int64) (bool, error) {
-	return write(ctx, func() (bool, error) { return e.store.DeleteUser(ctx, id) })
+	return write(ctx, e, func() (bool, error) { return e.store.DeleteUser(ctx, id) })
 }
 
 // CreateGroup creates a group.
@@ -145,24 +152,24 @@ func (e *Engine) CreateGroup(ctx context.Context, name string) (Group, error) {
 	if err := validateName("group", name, MaxGroupNameLen); err != nil {
 		return Group{}, err
 	}
-	return write(ctx, func() (Group, error) { return e.store.CreateGroup(ctx, name) })
+	return write(ctx, e, func() (Group, error) { return e.store.CreateGroup(ctx, name) })
 }
 
 // DeleteGroup deletes a group with its grants and memberships.
 func (e *Engine) DeleteGroup(ctx context.Context, id int64) (bool, error) {
-	return write(ctx, func() (bool, error) { return e.store.DeleteGroup(ctx, id) })
+	return write(ctx, e, func() (bool, error) { return e.store.DeleteGroup(ctx, id) })
 }
 
 // AddUserToGroup makes user a member of group; being one already is no error.
 func (e *Engine) AddUserToGroup(ctx context.Context, user, group int64) error {
-	_, err := write(ctx, func() (struct{}, error) { return struct{}{}, e.store.AddUserToGroup(ctx, user, group) })
+	_, err := write(ctx, e, func() (struct{}, error) { return struct{}{}, e.store.AddUserToGroup(ctx, user, group) })
 	return err
 }
 
 // RemoveUserFromGroup ends a membership, and with it what the group gave
 // the user; false when the user was not a member.
 func (e *Engine) RemoveUserFromGroup(ctx context.Context, user, group int64) (bool, error) {
-	return write(ctx, func() (bool, error) { return e.store.RemoveUserFromGroup(ctx, user, group) })
+	return write(ctx, e, func() (bool, error) { return e.store.RemoveUserFromGroup(ctx, user, group) })
 }
 
 // CreatorAppLabel is the app whose every permission the creator of a
@@ -185,12 +192,12 @@ func (e *Engine) CreateProject(ctx context.Context, name string, creator int64) 
 			perms = append(perms, p.ID)
 		}
 	}
-	return write(ctx, func() (Project, error) { return e.store.CreateProject(ctx, name, creator, perms) })
+	return write(ctx, e, func() (Project, error) { return e.store.CreateProject(ctx, name, creator, perms) })
 }
 
 // DeleteProject deletes a project with its grants and pages.
 func (e *Engine) DeleteProject(ctx context.Context, id int64) (bool, error) {
-	return write(ctx, func() (bool, error) { return e.store.DeleteProject(ctx, id) })
+	return write(ctx, e, func() (bool, error) { return e.store.DeleteProject(ctx, id) })
 }
 
 // MaxPageTitleLen and MaxTokenNameLen match their columns.
@@ -207,10 +214,10 @@ func (e *Engine) CreatePage(ctx context.Context, p Page) (Page, error) {
 	if err := validateName("page title", p.Title, MaxPageTitleLen); err != nil {
 		return Page{}, err
 	}
-	return write(ctx, func() (Page, error) { return e.store.CreatePage(ctx, p) })
+	return write(ctx, e, func() (Page, error) { return e.store.CreatePage(ctx, p) })
 }
 
 // DeletePage deletes a page; false when there was none.
 func (e *Engine) DeletePage(ctx context.Context, id int64) (bool, error) {
-	return write(ctx, func() (bool, error) { return e.store.DeletePage(ctx, id) })
+	return write(ctx, e, func() (bool, error) { return e.store.DeletePage(ctx, id) })
 }

@@ -136,6 +136,13 @@ func (e *Engine) RequireObject(ctx context.Context, actor int64, perm string, pr
 // whether the caller wants the logs back; they are built anyway when the
 // engine has a sink.
 func (e *Engine) check(ctx context.Context, user int64, reqs []CheckRequest, wantLogs bool) ([]Decision, []*DecisionLog, error) {
+	ds, logs, err := e.checkBatch(ctx, user, reqs, wantLogs)
+	e.observe(reqs, ds, err)
+	return ds, logs, err
+}
+
+// checkBatch is check without the observer.
+func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest, wantLogs bool) ([]Decision, []*DecisionLog, error) {
 	perms := make([]Permission, len(reqs))
 	projects := make([]int64, 0, len(reqs))
 	seen := make(map[int64]bool, len(reqs))
@@ -499,11 +506,11 @@ func (e *Engine) UpdatePage(ctx context.Context, id int64, title, body *string) 
 			return Page{}, err
 		}
 	}
-	return write(ctx, func() (Page, error) { return e.store.UpdatePage(ctx, id, title, body) })
+	return write(ctx, e, func() (Page, error) { return e.store.UpdatePage(ctx, id, title, body) })
 }
 
 // PublishPage publishes or unpublishes a page, clearing the request cache:
 // the built-in Page rules read whether a page is published.
 func (e *Engine) PublishPage(ctx context.Context, id int64, published bool) (Page, error) {
-	return write(ctx, func() (Page, error) { return e.store.PublishPage(ctx, id, published) })
+	return write(ctx, e, func() (Page, error) { return e.store.PublishPage(ctx, id, published) })
 }

@@ -44,6 +44,30 @@ type Grants struct {
 	IsSuperuser bool
 	Global      map[int64]Sources           // permission id → sources
 	Projects    map[int64]map[int64]Sources // project id → permission id → sources
+	// Revision is the store's change counter in the snapshot the grants
+	// were read from (0: the store keeps none, and the shared cache
+	// cannot hold its grants).
+	Revision int64
+}
+
+// RevisionFeed tells the shared cache about changes to what checks read.
+// A store implements it when every change to users, groups, memberships,
+// permissions, projects, grants and tokens bumps a revision in the
+// changing transaction.
+type RevisionFeed interface {
+	// Revision returns the newest committed revision.
+	Revision(ctx context.Context) (int64, error)
+	// WatchRevisions calls ready once it is listening, then seen with each
+	// revision any writer commits, until ctx ends or the connection fails;
+	// it returns why it stopped. A store that cannot push revisions returns
+	// ErrNoRevisionFeed at once, and the cache polls instead.
+	WatchRevisions(ctx context.Context, ready func() error, seen func(rev int64)) error
+}
+
+// TokenStore finds the active user an API token belongs to: an unknown or
+// revoked token, or one of an inactive user, is ErrUnauthenticated.
+type TokenStore interface {
+	UserByToken(ctx context.Context, secret string) (User, error)
 }
 
 // UserSources is one answer of UsersWithProjectPerm: a user and where its

@@ -227,21 +227,21 @@ type ComplexityRoot struct {
 
 	Query struct {
 		APITokens            func(childComplexity int, user *string) int
-		Check                func(childComplexity int, input model.CheckInput) int
-		CheckMany            func(childComplexity int, inputs []*model.CheckInput) int
+		Check                func(childComplexity int, input model.CheckInput, consistency *model.Consistency) int
+		CheckMany            func(childComplexity int, inputs []*model.CheckInput, consistency *model.Consistency) int
 		DecisionLog          func(childComplexity int, id string) int
 		DecisionLogs         func(childComplexity int, filter *model.DecisionLogFilter, first *int, after *string) int
 		GrantEvents          func(childComplexity int, filter *model.GrantEventFilter, first *int, after *string) int
 		Group                func(childComplexity int, id string) int
 		Groups               func(childComplexity int, first *int, after *string) int
-		HasPerm              func(childComplexity int, perm string, user *string) int
-		HasProjectPerm       func(childComplexity int, perm string, project string, user *string) int
+		HasPerm              func(childComplexity int, perm string, user *string, consistency *model.Consistency) int
+		HasProjectPerm       func(childComplexity int, perm string, project string, user *string, consistency *model.Consistency) int
 		Page                 func(childComplexity int, id string) int
 		Pages                func(childComplexity int, first *int, after *string) int
 		Permissions          func(childComplexity int) int
 		Project              func(childComplexity int, id string) int
 		ProjectGrants        func(childComplexity int, project string) int
-		ProjectPermissions   func(childComplexity int, project string, user *string) int
+		ProjectPermissions   func(childComplexity int, project string, user *string, consistency *model.Consistency) int
 		Projects             func(childComplexity int, first *int, after *string) int
 		ProjectsWithPerm     func(childComplexity int, perm string, user *string, first *int, after *string) int
 		Rules                func(childComplexity int) int
@@ -357,11 +357,11 @@ type QueryResolver interface {
 	Users(ctx context.Context, first *int, after *string) (*model.UserConnection, error)
 	Group(ctx context.Context, id string) (*model.Group, error)
 	Groups(ctx context.Context, first *int, after *string) (*model.GroupConnection, error)
-	HasPerm(ctx context.Context, perm string, user *string) (bool, error)
-	HasProjectPerm(ctx context.Context, perm string, project string, user *string) (bool, error)
-	Check(ctx context.Context, input model.CheckInput) (*model.Decision, error)
-	CheckMany(ctx context.Context, inputs []*model.CheckInput) ([]*model.Decision, error)
-	ProjectPermissions(ctx context.Context, project string, user *string) ([]string, error)
+	HasPerm(ctx context.Context, perm string, user *string, consistency *model.Consistency) (bool, error)
+	HasProjectPerm(ctx context.Context, perm string, project string, user *string, consistency *model.Consistency) (bool, error)
+	Check(ctx context.Context, input model.CheckInput, consistency *model.Consistency) (*model.Decision, error)
+	CheckMany(ctx context.Context, inputs []*model.CheckInput, consistency *model.Consistency) ([]*model.Decision, error)
+	ProjectPermissions(ctx context.Context, project string, user *string, consistency *model.Consistency) ([]string, error)
 	ProjectsWithPerm(ctx context.Context, perm string, user *string, first *int, after *string) (*model.ProjectConnection, error)
 	UsersWithProjectPerm(ctx context.Context, perm string, project string, first *int, after *string) (*model.UserPermissionConnection, error)
 	ProjectGrants(ctx context.Context, project string) ([]*model.ProjectGrant, error)
@@ -1211,7 +1211,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Check(childComplexity, args["input"].(model.CheckInput)), true
+		return e.ComplexityRoot.Query.Check(childComplexity, args["input"].(model.CheckInput), args["consistency"].(*model.Consistency)), true
 	case "Query.checkMany":
 		if e.ComplexityRoot.Query.CheckMany == nil {
 			break
@@ -1222,7 +1222,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.CheckMany(childComplexity, args["inputs"].([]*model.CheckInput)), true
+		return e.ComplexityRoot.Query.CheckMany(childComplexity, args["inputs"].([]*model.CheckInput), args["consistency"].(*model.Consistency)), true
 	case "Query.decisionLog":
 		if e.ComplexityRoot.Query.DecisionLog == nil {
 			break
@@ -1288,7 +1288,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.HasPerm(childComplexity, args["perm"].(string), args["user"].(*string)), true
+		return e.ComplexityRoot.Query.HasPerm(childComplexity, args["perm"].(string), args["user"].(*string), args["consistency"].(*model.Consistency)), true
 	case "Query.hasProjectPerm":
 		if e.ComplexityRoot.Query.HasProjectPerm == nil {
 			break
@@ -1299,7 +1299,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.HasProjectPerm(childComplexity, args["perm"].(string), args["project"].(string), args["user"].(*string)), true
+		return e.ComplexityRoot.Query.HasProjectPerm(childComplexity, args["perm"].(string), args["project"].(string), args["user"].(*string), args["consistency"].(*model.Consistency)), true
 
 	case "Query.page":
 		if e.ComplexityRoot.Query.Page == nil {
@@ -1361,7 +1361,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.ProjectPermissions(childComplexity, args["project"].(string), args["user"].(*string)), true
+		return e.ComplexityRoot.Query.ProjectPermissions(childComplexity, args["project"].(string), args["user"].(*string), args["consistency"].(*model.Consistency)), true
 	case "Query.projects":
 		if e.ComplexityRoot.Query.Projects == nil {
 			break
@@ -1765,6 +1765,8 @@ type Query {
     perm: String!
     "The user to ask about; the viewer when omitted."
     user: ID
+    "How fresh the grants must be: CACHED (the default) or FULL, which reads the database."
+    consistency: Consistency = CACHED
   ): Boolean!
   """
   Whether the user holds the permission in the project: globally, or
@@ -1777,16 +1779,28 @@ type Query {
     project: ID!
     "The user to ask about; the viewer when omitted."
     user: ID
+    "How fresh the grants must be: CACHED (the default) or FULL, which reads the database."
+    consistency: Consistency = CACHED
   ): Boolean!
   """
   One check, answered with the reason that decided it.
   """
-  check("The check." input: CheckInput!): Decision!
+  check(
+    "The check."
+    input: CheckInput!
+    "How fresh the grants must be: CACHED (the default) or FULL, which reads the database."
+    consistency: Consistency = CACHED
+  ): Decision!
   """
   Several checks for one user, answered with one database round trip
   whatever the number of projects. At most 1,000 checks.
   """
-  checkMany("The checks; all must name the same user." inputs: [CheckInput!]!): [Decision!]!
+  checkMany(
+    "The checks; all must name the same user."
+    inputs: [CheckInput!]!
+    "How fresh the grants must be: CACHED (the default) or FULL, which reads the database."
+    consistency: Consistency = CACHED
+  ): [Decision!]!
   """
   Every permission the user holds in the project, sorted.
   """
@@ -1795,6 +1809,8 @@ type Query {
     project: ID!
     "The user to ask about; the viewer when omitted."
     user: ID
+    "How fresh the grants must be: CACHED (the default) or FULL, which reads the database."
+    consistency: Consistency = CACHED
   ): [String!]!
   """
   The projects in which the user holds the permission, in id order: all of
@@ -2425,6 +2441,20 @@ type Rule {
   description: String!
   "When the rule was created."
   createdAt: Time!
+}
+
+"""
+How fresh the grants behind a check must be (docs/consistency.md).
+"""
+enum Consistency {
+  """
+  Answer from the shared cache when it holds the grants at the newest
+  revision this instance knows; a write through this instance is seen at
+  once, a write through another instance once its notification arrives.
+  """
+  CACHED
+  "Read the grants from the database, bypassing the shared cache."
+  FULL
 }
 
 """
@@ -3597,6 +3627,14 @@ func (ec *executionContext) field_Query_checkMany_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["inputs"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg1
 	return args, nil
 }
 
@@ -3611,6 +3649,14 @@ func (ec *executionContext) field_Query_check_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg1
 	return args, nil
 }
 
@@ -3743,6 +3789,14 @@ func (ec *executionContext) field_Query_hasPerm_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["user"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg2
 	return args, nil
 }
 
@@ -3773,6 +3827,14 @@ func (ec *executionContext) field_Query_hasProjectPerm_args(ctx context.Context,
 		return nil, err
 	}
 	args["user"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg3
 	return args, nil
 }
 
@@ -3845,6 +3907,14 @@ func (ec *executionContext) field_Query_projectPermissions_args(ctx context.Cont
 		return nil, err
 	}
 	args["user"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg2
 	return args, nil
 }
 
@@ -7907,7 +7977,7 @@ func (ec *executionContext) _Query_hasPerm(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().HasPerm(ctx, fc.Args["perm"].(string), fc.Args["user"].(*string))
+			return ec.Resolvers.Query().HasPerm(ctx, fc.Args["perm"].(string), fc.Args["user"].(*string), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -7951,7 +8021,7 @@ func (ec *executionContext) _Query_hasProjectPerm(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().HasProjectPerm(ctx, fc.Args["perm"].(string), fc.Args["project"].(string), fc.Args["user"].(*string))
+			return ec.Resolvers.Query().HasProjectPerm(ctx, fc.Args["perm"].(string), fc.Args["project"].(string), fc.Args["user"].(*string), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -7995,7 +8065,7 @@ func (ec *executionContext) _Query_check(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Check(ctx, fc.Args["input"].(model.CheckInput))
+			return ec.Resolvers.Query().Check(ctx, fc.Args["input"].(model.CheckInput), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Decision) graphql.Marshaler {
@@ -8039,7 +8109,7 @@ func (ec *executionContext) _Query_checkMany(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().CheckMany(ctx, fc.Args["inputs"].([]*model.CheckInput))
+			return ec.Resolvers.Query().CheckMany(ctx, fc.Args["inputs"].([]*model.CheckInput), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Decision) graphql.Marshaler {
@@ -8083,7 +8153,7 @@ func (ec *executionContext) _Query_projectPermissions(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ProjectPermissions(ctx, fc.Args["project"].(string), fc.Args["user"].(*string))
+			return ec.Resolvers.Query().ProjectPermissions(ctx, fc.Args["project"].(string), fc.Args["user"].(*string), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -14736,6 +14806,22 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx context.Context, v any) (*model.Consistency, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Consistency)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConsistency2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐConsistency(ctx context.Context, sel ast.SelectionSet, v *model.Consistency) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalODecisionLog2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐDecisionLog(ctx context.Context, sel ast.SelectionSet, v *model.DecisionLog) graphql.Marshaler {

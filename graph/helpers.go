@@ -145,3 +145,12 @@ func pageConnection(rows []authz.Page, hasNext bool, count model.Counter) *model
 	c.PageInfo = pageInfo(hasNext, last, len(rows))
 	return c
 }
+
+// withConsistency returns ctx with the consistency a check asked for:
+// FULL bypasses the shared cache.
+func withConsistency(ctx context.Context, c *model.Consistency) context.Context {
+	if c != nil && *c == model.ConsistencyFull {
+		return authz.WithConsistency(ctx, authz.Full)
+	}
+	return ctx
+}

@@ -422,6 +422,9 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool,
 			return false, err
 		}
 	}
+	// The shared cache may hold the token's user: retire it before
+	// answering, so that the token is refused from now on.
+	defer r.Engine.NoteWrite(ctx)
 	return r.Store.RevokeToken(ctx, tid)
 }
 
@@ -654,7 +657,8 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (
 }
 
 // HasPerm is the resolver for the hasPerm field.
-func (r *queryResolver) HasPerm(ctx context.Context, perm string, user *string) (bool, error) {
+func (r *queryResolver) HasPerm(ctx context.Context, perm string, user *string, consistency *model.Consistency) (bool, error) {
+	ctx = withConsistency(ctx, consistency)
 	uid, err := r.subject(ctx, user)
 	if err != nil {
 		return false, err
@@ -664,7 +668,8 @@ func (r *queryResolver) HasPerm(ctx context.Context, perm string, user *string) 
 }
 
 // HasProjectPerm is the resolver for the hasProjectPerm field.
-func (r *queryResolver) HasProjectPerm(ctx context.Context, perm string, project string, user *string) (bool, error) {
+func (r *queryResolver) HasProjectPerm(ctx context.Context, perm string, project string, user *string, consistency *model.Consistency) (bool, error) {
+	ctx = withConsistency(ctx, consistency)
 	uid, err := r.subject(ctx, user)
 	if err != nil {
 		return false, err
@@ -678,8 +683,9 @@ func (r *queryResolver) HasProjectPerm(ctx context.Context, perm string, project
 }
 
 // Check is the resolver for the check field.
-func (r *queryResolver) Check(ctx context.Context, input model.CheckInput) (*model.Decision, error) {
-	ds, err := r.CheckMany(ctx, []*model.CheckInput{&input})
+func (r *queryResolver) Check(ctx context.Context, input model.CheckInput, consistency *model.Consistency) (*model.Decision, error) {
+	ctx = withConsistency(ctx, consistency)
+	ds, err := r.CheckMany(ctx, []*model.CheckInput{&input}, consistency)
 	if err != nil {
 		return nil, err
 	}
@@ -687,7 +693,8 @@ func (r *queryResolver) Check(ctx context.Context, input model.CheckInput) (*mod
 }
 
 // CheckMany is the resolver for the checkMany field.
-func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInput) ([]*model.Decision, error) {
+func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInput, consistency *model.Consistency) ([]*model.Decision, error) {
+	ctx = withConsistency(ctx, consistency)
 	if len(inputs) == 0 {
 		return []*model.Decision{}, nil
 	}
@@ -722,7 +729,8 @@ func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInpu
 }
 
 // ProjectPermissions is the resolver for the projectPermissions field.
-func (r *queryResolver) ProjectPermissions(ctx context.Context, project string, user *string) ([]string, error) {
+func (r *queryResolver) ProjectPermissions(ctx context.Context, project string, user *string, consistency *model.Consistency) ([]string, error) {
+	ctx = withConsistency(ctx, consistency)
 	uid, err := r.subject(ctx, user)
 	if err != nil {
 		return nil, err

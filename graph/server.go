@@ -93,7 +93,7 @@ func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db P
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("grantql", "/graphql"))
-	mux.Handle("/graphql", Authenticate(store, gql))
+	mux.Handle("/graphql", Authenticate(engine.SharedCache().Tokens(store), gql))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -23,6 +23,9 @@ const (
 type DB struct {
 	Gorm    *gorm.DB
 	Dialect string
+	// url is the address Open was given; the revision feed opens its own
+	// connection with it.
+	url string
 }
 
 // sqliteBusyTimeout is how long an SQLite writer waits for the lock held by
@@ -69,7 +72,7 @@ func Open(url string) (*DB, error) {
 		sqlDB.SetMaxIdleConns(32)
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Gorm: gdb, Dialect: dialect}, nil
+	return &DB{Gorm: gdb, Dialect: dialect, url: url}, nil
 }
 
 // now is the time gorm and this package store in created_at columns: UTC,

@@ -19,6 +19,7 @@ const (
 	rowProjectUser  = 3
 	rowProjectGroup = 4
 	rowProject      = 5
+	rowRevision     = 6
 )
 
 // loadGrantsSQL is the whole of a cold check in one statement: the user's
@@ -35,7 +36,9 @@ const (
 //
 // Inactive users and superusers need no grants, so the grant branches
 // return nothing for them. The user row carries the username too, for the
-// header of a verbosity-2 decision log.
+// header of a verbosity-2 decision log. The last branch reads the
+// revision (authz_revision's primary key) in the same snapshot as the
+// grants, so the shared cache knows exactly which revision they are of.
 const loadGrantsSQL = `
 SELECT 0 AS kind, CAST(NULL AS BIGINT) AS project_id, CAST(NULL AS BIGINT) AS permission_id,
        u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username
@@ -61,7 +64,9 @@ SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
   FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
   JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
   JOIN project_permissions pp ON pp.id = ppg.project_permission_id
- WHERE ug.user_id = @user AND pp.project_id IN @projects`
+ WHERE ug.user_id = @user AND pp.project_id IN @projects
+UNION ALL
+SELECT 6, NULL, r.revision, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
 
 // LoadGrants implements authz.GrantStore in one statement.
 func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*authz.Grants, error) {
@@ -85,6 +90,8 @@ func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*
 			return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
 		}
 		switch kind {
+		case rowRevision:
+			g.Revision = perm.Int64
 		case rowUser:
 			g.UserFound, g.IsActive, g.IsSuperuser, g.Username = true, isActive.Bool, isSuperuser.Bool, username.String
 		case rowProject:

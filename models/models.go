@@ -99,6 +99,16 @@ type APIToken struct {
 // TableName keeps gorm from naming the table a_p_i_tokens.
 func (APIToken) TableName() string { return "api_tokens" }
 
+// AuthzRevision is the single row that counts changes to what checks
+// read; triggers bump it (migration 00006, docs/consistency.md).
+type AuthzRevision struct {
+	ID       int16
+	Revision int64
+}
+
+// TableName names the single-row table.
+func (AuthzRevision) TableName() string { return "authz_revision" }
+
 // DecisionLog is one persisted decision.
 type DecisionLog struct {
 	ID         int64
@@ -166,5 +176,6 @@ func All() []any {
 		&User{}, &Group{}, &UserGroup{}, &Permission{}, &UserPermission{}, &GroupPermission{},
 		&Project{}, &Page{}, &ProjectPermission{}, &ProjectPermissionUser{}, &ProjectPermissionGroup{},
 		&APIToken{}, &DecisionLog{}, &DecisionLogEntry{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
+		&AuthzRevision{},
 	}
 }

@@ -17,12 +17,14 @@ import (
 // gorm database.
 type Store struct {
 	db *gorm.DB
+	// dialect and url let the revision feed open a listening connection.
+	dialect, url string
 }
 
 var _ authz.Store = (*Store)(nil)
 
 // NewStore returns a store over db.
-func NewStore(db *DB) *Store { return &Store{db: db.Gorm} }
+func NewStore(db *DB) *Store { return &Store{db: db.Gorm, dialect: db.Dialect, url: db.url} }
 
 // dbError wraps a database error with the operation that failed: a lost or
 // refused connection becomes an *authz.UnavailableError so that the API

@@ -8,6 +8,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/grantql/grantql/authz"
 )
 
 // config is the service's configuration: each setting is a flag whose
@@ -24,6 +27,9 @@ type config struct {
 	retentionDays int
 	queueSize     int
 	universalOLP  bool
+
+	cacheSize int
+	cachePoll time.Duration
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -77,7 +83,17 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"decision logs waiting to be written before checks wait for the writer (env GRANTQL_DECISION_LOG_QUEUE)")
 	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
 		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
+	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),
+		"entries of the shared permission cache; 0 turns it off (env GRANTQL_CACHE_SIZE)")
+	fs.DurationVar(&c.cachePoll, "cache-poll", envDuration("GRANTQL_CACHE_POLL", defaultCachePoll),
+		"how often the cache reads the revision, besides listening for it (env GRANTQL_CACHE_POLL)")
 }
+
+// defaultCachePoll is the fallback poll of the shared cache's revision:
+// PostgreSQL pushes every revision at once, so the poll only bounds how
+// long a lost notification could go unseen; on SQLite it is how soon a
+// write by another process (such as createsuperuser) is seen.
+const defaultCachePoll = time.Second
 
 // validateEngine reports a setting out of range.
 func (c *config) validateEngine() error {
@@ -90,12 +106,23 @@ func (c *config) validateEngine() error {
 		return fmt.Errorf("decision log retention %d days: want 0 or more", c.retentionDays)
 	case c.queueSize < 1:
 		return fmt.Errorf("decision log queue %d: want 1 or more", c.queueSize)
+	case c.cacheSize < 0:
+		return fmt.Errorf("cache size %d: want 0 (off) or more", c.cacheSize)
+	case c.cachePoll < 10*time.Millisecond:
+		return fmt.Errorf("cache poll %s: want 10ms or more", c.cachePoll)
 	}
 	return nil
 }
 
 func envInt(name string, fallback int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
+}
+
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return v
 	}
 	return fallback

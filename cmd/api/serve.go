@@ -77,8 +77,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
 	defer stopRetention()
-	engine := authz.NewEngine(store, authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs),
-		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP))
+	opts := []authz.Option{authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs),
+		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP)}
+	if cfg.cacheSize > 0 {
+		cache := authz.NewSharedCache(cfg.cacheSize, log)
+		stopCache := cache.Start(ctx, store, cfg.cachePoll)
+		defer stopCache()
+		opts = append(opts, authz.WithSharedCache(cache))
+	}
+	engine := authz.NewEngine(store, opts...)
 	if err := engine.Registry().Refresh(ctx); err != nil {
 		return fmt.Errorf("load the permission registry: %w", err)
 	}

@@ -327,6 +327,66 @@ type UserPermissionEdge struct {
 	Sources []DecisionReason `json:"sources"`
 }
 
+// How fresh the grants behind a check must be (docs/consistency.md).
+type Consistency string
+
+const (
+	// Answer from the shared cache when it holds the grants at the newest
+	// revision this instance knows; a write through this instance is seen at
+	// once, a write through another instance once its notification arrives.
+	ConsistencyCached Consistency = "CACHED"
+	// Read the grants from the database, bypassing the shared cache.
+	ConsistencyFull Consistency = "FULL"
+)
+
+var AllConsistency = []Consistency{
+	ConsistencyCached,
+	ConsistencyFull,
+}
+
+func (e Consistency) IsValid() bool {
+	switch e {
+	case ConsistencyCached, ConsistencyFull:
+		return true
+	}
+	return false
+}
+
+func (e Consistency) String() string {
+	return string(e)
+}
+
+func (e *Consistency) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Consistency(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Consistency", str)
+	}
+	return nil
+}
+
+func (e Consistency) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Consistency) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Consistency) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // Why a check was allowed or denied.
 type DecisionReason string
 

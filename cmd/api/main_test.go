@@ -197,9 +197,9 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "--database-url", url, "status"}, "00001  pending"},
-		{[]string{"migrate", "--database-url", url, "up"}, "applied 5 migrations"},
-		{[]string{"migrate", "--database-url", url, "status"}, "00005  applied"},
-		{[]string{"migrate", "--database-url", url, "down"}, "now at version 4"},
+		{[]string{"migrate", "--database-url", url, "up"}, "applied 6 migrations"},
+		{[]string{"migrate", "--database-url", url, "status"}, "00006  applied"},
+		{[]string{"migrate", "--database-url", url, "down"}, "now at version 5"},
 		{[]string{"migrate", "--database-url", url, "up"}, "applied 1 migrations"},
 	}
 	for _, s := range steps {

@@ -35,7 +35,7 @@ type instance struct {
 // newInstance opens url and starts an engine with a shared cache of
 // capacity entries over it, reading revisions through feed (the store
 // itself when nil).
-func newInstance(t *testing.T, url string, capacity int, feed func(*models.Store) authz.RevisionFeed) *instance {
+func newInstance(t testing.TB, url string, capacity int, feed func(*models.Store) authz.RevisionFeed) *instance {
 	t.Helper()
 	db, err := models.Open(url)
 	if err != nil {
@@ -55,7 +55,7 @@ func newInstance(t *testing.T, url string, capacity int, feed func(*models.Store
 }
 
 // migratedURL returns the address of a fresh, migrated database.
-func migratedURL(t *testing.T, dialect string) string {
+func migratedURL(t testing.TB, dialect string) string {
 	t.Helper()
 	url := dbtest.URL(t, dialect)
 	db, err := models.Open(url)
@@ -73,7 +73,7 @@ func migratedURL(t *testing.T, dialect string) string {
 	return url
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(propagationLimit)
 	for !ok() {
@@ -101,7 +101,7 @@ type sharedWorld struct {
 	secondProject int64
 }
 
-func newSharedWorld(t *testing.T, e *authz.Engine) sharedWorld {
+func newSharedWorld(t testing.TB, e *authz.Engine) sharedWorld {
 	t.Helper()
 	ctx := context.Background()
 	must := func(err error) {

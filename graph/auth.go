@@ -53,17 +53,30 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b)
 }
 
+// withRequestID returns the request's context with its request id: the
+// one an outer middleware gave it, or else requestID's, which it also
+// sets as the response's X-Request-Id header.
+func withRequestID(w http.ResponseWriter, r *http.Request) context.Context {
+	ctx := r.Context()
+	if authz.RequestIDFrom(ctx) != "" {
+		return ctx
+	}
+	ctx = authz.WithRequestID(ctx, requestID(r))
+	w.Header().Set("X-Request-Id", authz.RequestIDFrom(ctx))
+	return ctx
+}
+
 // Authenticate is the HTTP middleware that reads `Authorization: Bearer
 // <token>`. No header means an anonymous viewer; a malformed header, or an
 // unknown, revoked or inactive user's token, is refused with 401 and a
 // GraphQL error whose code is UNAUTHENTICATED. Every request also gets a
 // fresh request cache for the engine, a request id (the client's
 // X-Request-Id or a new one, echoed in the response) for decision logs,
-// and the viewer as the actor of the writes it makes.
+// and the viewer as the actor of the writes it makes. Behind NewMux, the
+// request id is the one every route gets.
 func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := authz.WithRequestID(authz.WithRequestCache(r.Context()), requestID(r))
-		w.Header().Set("X-Request-Id", authz.RequestIDFrom(ctx))
+		ctx := authz.WithRequestCache(withRequestID(w, r))
 		header := r.Header.Get("Authorization")
 		if header != "" {
 			scheme, secret, ok := strings.Cut(header, " ")

@@ -56,14 +56,16 @@ func BenchmarkGuardedList(b *testing.B) {
 				analyze = "VACUUM ANALYZE"
 			}
 			dbtest.MustExec(b, db, analyze)
-			guarded, err := NewGraphQLHandler(ctx, engine, store)
+			// The list costs 6,400, over the default complexity limit.
+			limits := WithLimits(Limits{Complexity: 10000})
+			guarded, err := NewGraphQLHandler(ctx, engine, store, limits)
 			if err != nil {
 				b.Fatal(err)
 			}
 			unguarded := newServer(NewExecutableSchema(Config{
 				Resolvers:  &Resolver{Engine: engine, Store: store},
 				Directives: DirectiveRoot{HasProjectPerm: passThrough},
-			}))
+			}), limits)
 			body, _ := json.Marshal(map[string]string{"query": benchQuery})
 			var c models.StatementCounter
 			serve := func(srv http.Handler) *httptest.ResponseRecorder {

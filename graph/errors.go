@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -47,6 +48,15 @@ var codes = []struct {
 // the permission and project); anything else is logged with its cause and
 // shown only as an internal error, so that no SQL or internals leak.
 func PresentError(ctx context.Context, err error) *gqlerror.Error {
+	var limit *LimitError
+	if errors.As(err, &limit) {
+		// Over a limit: refused before it ran (a document's limits) or
+		// before the resolver did anything (checkMany's).
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		out.Message = limit.Error()
+		out.Extensions = limitExtensions(limit)
+		return out
+	}
 	var gqlErr *gqlerror.Error
 	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
 		// Produced by gqlgen itself (parse and validation errors) or
@@ -80,8 +90,16 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		}
 		if c.code == CodeUnavailable {
 			logInternal(ctx, "storage unavailable", err)
-			out.Message = "the service cannot reach its database; try again later"
+			out.Message = unavailableMessage(ctx, err)
 		}
+		return out
+	}
+	if deadlinePassed(ctx, err) {
+		// The request's deadline cut a statement short, and the driver
+		// said so in its own words: fail closed, as for a lost database.
+		logInternal(ctx, "deadline passed", err)
+		out.Message = unavailableMessage(ctx, err)
+		out.Extensions["code"] = CodeUnavailable
 		return out
 	}
 	logInternal(ctx, "internal error", err)
@@ -90,9 +108,53 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	return out
 }
 
-// RecoverPanic turns a resolver's panic into an internal error, logged.
+// errorCode returns the code of err's category, CodeInternal for an error
+// of none: the code the presenter gives it, for the checks' metrics.
+func errorCode(err error) string {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return CodeUnavailable
+	}
+	return CodeInternal
+}
+
+// deadlinePassed reports whether err comes from the request's deadline.
+func deadlinePassed(ctx context.Context, err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// unavailableMessage says why an UNAVAILABLE error happened, without its
+// internal cause.
+func unavailableMessage(ctx context.Context, err error) string {
+	if deadlinePassed(ctx, err) {
+		return "the request ran out of time before the service could answer; try again later"
+	}
+	return "the service cannot reach its database; try again later"
+}
+
+// limitExtensions are the extensions of an error over a limit: the code,
+// which limit, and its bound.
+func limitExtensions(e *LimitError) map[string]any {
+	ext := map[string]any{"code": CodeBadUserInput, "limit": e.Limit}
+	if e.Max > 0 {
+		ext["max"] = e.Max
+	}
+	return ext
+}
+
+// RecoverPanic turns a resolver's panic into an internal error, logged
+// with its stack (and, through LogHandler, the request id) by the default
+// logger.
 func RecoverPanic(ctx context.Context, p any) error {
-	slog.ErrorContext(ctx, "panic in resolver", "panic", p)
+	return recoverPanic(ctx, slog.Default(), p)
+}
+
+func recoverPanic(ctx context.Context, logger *slog.Logger, p any) error {
+	logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 	return errors.New("internal error")
 }
 
@@ -106,9 +168,19 @@ func logInternal(ctx context.Context, msg string, err error) {
 
 // writeHTTPError writes a GraphQL-shaped error response outside gqlgen.
 func writeHTTPError(w http.ResponseWriter, status int, code, message string) {
+	writeErrorResponse(w, status, message, map[string]any{"code": code})
+}
+
+// writeLimitError writes, outside gqlgen, the error of a request over a
+// limit.
+func writeLimitError(w http.ResponseWriter, status int, e *LimitError) {
+	writeErrorResponse(w, status, e.Error(), limitExtensions(e))
+}
+
+func writeErrorResponse(w http.ResponseWriter, status int, message string, extensions map[string]any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": message, "extensions": map[string]any{"code": code}}},
+		"errors": []map[string]any{{"message": message, "extensions": extensions}},
 	})
 }

@@ -1793,7 +1793,8 @@ type Query {
   ): Decision!
   """
   Several checks for one user, answered with one database round trip
-  whatever the number of projects. At most 1,000 checks.
+  whatever the number of projects. At most the server's --max-check-many
+  checks (1,000 by default).
   """
   checkMany(
     "The checks; all must name the same user."
@@ -14910,7 +14911,7 @@ func (ec *executionContext) unmarshalOJSON2map(ctx context.Context, v any) (map[
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalMap(v)
+	res, err := UnmarshalJSONObject(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -14920,7 +14921,7 @@ func (ec *executionContext) marshalOJSON2map(ctx context.Context, sel ast.Select
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalMap(v)
+	res := MarshalJSONObject(v)
 	return res
 }
 

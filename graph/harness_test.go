@@ -46,8 +46,17 @@ func (a actor) gid() string { return strconv.FormatInt(a.ID, 10) }
 func newHarness(t *testing.T, db *models.DB) *harness {
 	t.Helper()
 	store := models.NewStore(db)
-	engine := authz.NewEngine(store)
-	mux, err := graph.NewMux(context.Background(), engine, store, db)
+	// The lists of the statement tests (1,000 pages over 100 projects)
+	// cost more than the default complexity limit, which limits_test.go
+	// tests on servers of its own.
+	return serveHarness(t, db, store, authz.NewEngine(store), graph.WithLimits(graph.Limits{Complexity: 100000}))
+}
+
+// serveHarness serves engine and store through graph.NewMux with opts,
+// and creates the superuser root.
+func serveHarness(t *testing.T, db *models.DB, store *models.Store, engine *authz.Engine, opts ...graph.Option) *harness {
+	t.Helper()
+	mux, err := graph.NewMux(context.Background(), engine, store, db, opts...)
 	if err != nil {
 		t.Fatalf("NewMux() = %v", err)
 	}

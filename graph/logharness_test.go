@@ -72,30 +72,10 @@ type logHarness struct {
 
 func newLogHarness(t *testing.T, db *models.DB, verbosity int, opts ...authz.Option) *logHarness {
 	t.Helper()
-	store := models.NewStore(db)
-	sink := newReopeningSink(store)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		if err := sink.w.Close(ctx); err != nil {
-			t.Errorf("close the log writer: %v", err)
-		}
-	})
-	opts = append([]authz.Option{authz.WithLogSink(sink), authz.WithVerbosity(verbosity), authz.WithRuleStore(store)}, opts...)
-	engine := authz.NewEngine(store, opts...)
-	mux, err := graph.NewMux(context.Background(), engine, store, db)
-	if err != nil {
-		t.Fatalf("NewMux() = %v", err)
-	}
-	h := &harness{t: t, ctx: context.Background(), db: db, store: store, engine: engine, mux: mux}
-	u, secret, err := store.CreateSuperuser(h.ctx, "root")
-	if err != nil {
-		t.Fatalf("CreateSuperuser(root) = %v", err)
-	}
-	h.root = actor{User: u, Token: secret}
-	return &logHarness{harness: h, sink: sink}
+	// Pages of 100 decision logs with their lines cost more than the
+	// default complexity limit, which limits_test.go tests.
+	return newOptionsHarness(t, db, append([]authz.Option{authz.WithVerbosity(verbosity)}, opts...),
+		graph.WithLimits(graph.Limits{Complexity: 100000}))
 }
 
 // flushLogs writes every log queued so far, and fails the test if any was

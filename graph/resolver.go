@@ -10,9 +10,11 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
-// Resolver holds what every resolver needs: the decision engine and the
-// store for plain reads.
+// Resolver holds what every resolver needs: the decision engine, the
+// store for plain reads, and the limits of requests (zero fields take
+// their defaults).
 type Resolver struct {
 	Engine *authz.Engine
 	Store  *models.Store
+	Limits Limits
 }

@@ -698,8 +698,8 @@ func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInpu
 	if len(inputs) == 0 {
 		return []*model.Decision{}, nil
 	}
-	if len(inputs) > maxCheckMany {
-		return nil, authz.InvalidInput("checkMany takes at most %d checks, got %d", maxCheckMany, len(inputs))
+	if limit := r.Limits.withDefaults().CheckMany; len(inputs) > limit {
+		return nil, &LimitError{Limit: LimitCheckMany, Max: int64(limit), Got: int64(len(inputs))}
 	}
 	uid, err := r.subject(ctx, inputs[0].User)
 	if err != nil {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -30,33 +31,117 @@ const readyTimeout = 2 * time.Second
 // sends a few dozen distinct documents, so a thousand covers many clients.
 const queryCacheSize = 1000
 
+// Option configures the GraphQL endpoint and the routes of NewMux.
+type Option func(*options)
+
+type options struct {
+	limits        Limits
+	development   bool
+	introspection bool
+	metrics       *Metrics
+	logger        *slog.Logger // nil: no request lines, panics to slog.Default()
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{introspection: true}
+	for _, opt := range opts {
+		opt(o)
+	}
+	o.limits = o.limits.withDefaults()
+	return o
+}
+
+// panicLogger is the logger of panics: the request logger, or the default
+// one; either adds the request id.
+func (o *options) panicLogger() *slog.Logger {
+	if o.logger != nil {
+		return o.logger
+	}
+	return slog.New(LogHandler(slog.Default().Handler()))
+}
+
+// WithLimits sets the limits of requests; its zero fields keep their
+// defaults.
+func WithLimits(l Limits) Option { return func(o *options) { o.limits = l } }
+
+// WithDevelopment turns on, when dev is true, what only developers should
+// see: field suggestions in validation errors ("Did you mean ...?"), which
+// otherwise let anyone map the schema with introspection off.
+func WithDevelopment(dev bool) Option { return func(o *options) { o.development = dev } }
+
+// WithIntrospection turns introspection (__schema, __type) on or off; it
+// is on by default, and an introspection query sent while it is off is
+// refused with BAD_USER_INPUT before anything runs.
+func WithIntrospection(on bool) Option { return func(o *options) { o.introspection = on } }
+
+// WithMetrics counts requests, their latency per operation and their
+// statuses in m, and serves m at GET /metrics.
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithLogger writes a line per request to l (request id, method, path,
+// status, duration and, for a GraphQL operation, the viewer, the
+// operation's name and type; probes and scrapes at debug level, the rest
+// at info), and the stacks of panics. Without it, or with a nil l, there
+// are no request lines, and panics go to the default logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = slog.New(LogHandler(l.Handler()))
+		}
+	}
+}
+
 // NewGraphQLHandler returns the GraphQL endpoint over engine and store,
-// with POST and GET transports, the @hasProjectPerm guard and the error
-// presenter. It refuses a schema whose uses of @hasProjectPerm do not
-// validate, naming each bad use.
-func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.Store) (http.Handler, error) {
+// with POST and GET transports, the @hasProjectPerm guard, the limits of
+// requests and the error presenter. It refuses a schema whose uses of
+// @hasProjectPerm do not validate, naming each bad use. The limits of the
+// body and of the request's time are NewMux's.
+func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.Store, opts ...Option) (http.Handler, error) {
+	o := newOptions(opts)
 	guard := NewGuard(engine, store)
 	schema := NewExecutableSchema(Config{
-		Resolvers:  &Resolver{Engine: engine, Store: store},
+		Resolvers:  &Resolver{Engine: engine, Store: store, Limits: o.limits},
 		Directives: DirectiveRoot{HasProjectPerm: guard.HasProjectPerm},
 	})
 	if err := guard.Validate(ctx, schema.Schema()); err != nil {
 		return nil, err
 	}
-	return newServer(schema), nil
+	return withErrorCodes(o.newServer(schema)), nil
 }
 
 // newServer serves schema with the transports, caches, extensions and
-// error handling of the GraphQL endpoint.
-func newServer(schema graphql.ExecutableSchema) *handler.Server {
-	srv := handler.New(schema)
+// error handling of the GraphQL endpoint, and the limits of opts.
+func newServer(schema graphql.ExecutableSchema, opts ...Option) *handler.Server {
+	return newOptions(opts).newServer(schema)
+}
+
+func (o *options) newServer(schema graphql.ExecutableSchema) *handler.Server {
+	srv := handler.New(pagedSchema{schema})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
-	srv.Use(extension.Introspection{})
+	srv.AddTransport(unsupportedRequest{})
+	cache := lru.New[*ast.QueryDocument](queryCacheSize)
+	srv.SetQueryCache(cache)
+	srv.SetParserTokenLimit(o.limits.ParserTokens)
+	srv.SetDisableSuggestion(!o.development)
+	if o.introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(&limitsExtension{limits: o.limits, introspection: o.introspection})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	// After the persisted queries, so that it sees the query they found.
+	srv.Use(&mergeGuard{cache: cache, parserTokens: o.limits.ParserTokens})
 	srv.SetErrorPresenter(PresentError)
-	srv.SetRecoverFunc(RecoverPanic)
+	logger := o.panicLogger()
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error { return recoverPanic(ctx, logger, p) })
+	// The request's log line and metrics name its operation and viewer.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if info := requestInfoFrom(ctx); info != nil {
+			op := graphql.GetOperationContext(ctx).Operation
+			info.operation, info.opType, info.viewer = op.Name, string(op.Operation), viewerID(ctx)
+		}
+		return next(ctx)
+	})
 	// Decision logs say which field made a check: resolvers' own checks
 	// are logged with their field (the directive names its field itself).
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
@@ -84,16 +169,24 @@ func NewGuard(engine *authz.Engine, store *models.Store) *gqlauthz.Guard {
 }
 
 // NewMux returns the service's routes: the GraphiQL page at /, the API at
-// /graphql (behind bearer-token authentication), /healthz (the process is
-// up) and /readyz (the database answers; 503 otherwise).
-func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db Pinger) (*http.ServeMux, error) {
-	gql, err := NewGraphQLHandler(ctx, engine, store)
+// /graphql (behind bearer-token authentication, with the limits of
+// requests and a deadline), /healthz (the process is up), /readyz (the
+// database answers; 503 otherwise) and, given WithMetrics, /metrics.
+// Every route gets a request id (X-Request-Id), and a panic answers a
+// bare INTERNAL error.
+func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db Pinger, opts ...Option) (http.Handler, error) {
+	o := newOptions(opts)
+	gql, err := NewGraphQLHandler(ctx, engine, store, opts...)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("grantql", "/graphql"))
-	mux.Handle("/graphql", Authenticate(engine.SharedCache().Tokens(store), gql))
+	mux.Handle("/graphql", withDeadline(o.limits.RequestTimeout,
+		limitBody(o.limits.BodyBytes, Authenticate(engine.SharedCache().Tokens(store), gql))))
+	if o.metrics != nil {
+		mux.Handle("GET /metrics", o.metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -106,5 +199,5 @@ func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db P
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux, nil
+	return o.observe(recoverPanics(o.panicLogger(), mux)), nil
 }

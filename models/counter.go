@@ -38,8 +38,17 @@ func (c *StatementCounter) Reset() { c.total.Store(0); c.permissions.Store(0) }
 // statement.
 var grantTables = []string{"user_permissions", "group_permissions", "project_permission"}
 
+// statements counts every statement gorm has run in this process, whatever
+// its context, for the grantql_sql_statements_total metric.
+var statements atomic.Int64
+
+// Statements returns how many SQL statements gorm has run in this process,
+// over every database handle Open returned.
+func Statements() int64 { return statements.Load() }
+
 // counterCallback is registered after every kind of statement gorm runs.
 func counterCallback(db *gorm.DB) {
+	statements.Add(1)
 	if db.Statement == nil || db.Statement.Context == nil {
 		return
 	}

@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 
 	"github.com/grantql/grantql/authz"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,9 +49,19 @@ func isConnError(err error) bool {
 	var (
 		netErr     net.Error
 		connectErr *pgconn.ConnectError
+		pgErr      *pgconn.PgError
 	)
+	if errors.As(err, &pgErr) {
+		// Class 08 is a connection exception; 57P01–57P03 are the server
+		// shutting down or not yet accepting connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	// A connection cut mid-answer ends in an unexpected EOF; pgconn marks
+	// the errors of a request that never reached the server as safe to
+	// retry.
 	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
-		errors.As(err, &netErr) || errors.As(err, &connectErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) ||
 		err.Error() == "sql: database is closed"
 }
 

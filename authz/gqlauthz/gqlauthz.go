@@ -211,7 +211,10 @@ func parseProjectID(path string, v any) (int64, error) {
 	case json.Number:
 		id, err = x.Int64()
 	case float64:
-		if x != math.Trunc(x) || x > math.MaxInt64 {
+		// float64(math.MaxInt64) rounds up to 2^63, which does not fit an
+		// int64: converting it is implementation-defined (a negative id on
+		// amd64, math.MaxInt64 on arm64), so it is refused here.
+		if x != math.Trunc(x) || x >= math.MaxInt64 {
 			err = errors.New("not an integer")
 		}
 		id = int64(x)

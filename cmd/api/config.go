@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grantql/grantql/authz"
+	"github.com/grantql/grantql/graph"
 )
 
 // config is the service's configuration: each setting is a flag whose
@@ -30,6 +31,10 @@ type config struct {
 
 	cacheSize int
 	cachePoll time.Duration
+
+	limits        graph.Limits
+	development   bool
+	introspection bool
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -62,11 +67,12 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line logged with a request's context carries its request id.
 	switch strings.ToLower(c.logFormat) {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(graph.LogHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(graph.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
 }
@@ -87,6 +93,47 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"entries of the shared permission cache; 0 turns it off (env GRANTQL_CACHE_SIZE)")
 	fs.DurationVar(&c.cachePoll, "cache-poll", envDuration("GRANTQL_CACHE_POLL", defaultCachePoll),
 		"how often the cache reads the revision, besides listening for it (env GRANTQL_CACHE_POLL)")
+}
+
+// apiFlags registers the settings of the GraphQL endpoint: the limits of
+// requests, development mode and introspection.
+func (c *config) apiFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.limits.Depth, "max-depth", envInt("GRANTQL_MAX_DEPTH", graph.DefaultDepth),
+		"how deeply a query's selection sets may nest (env GRANTQL_MAX_DEPTH)")
+	fs.IntVar(&c.limits.Complexity, "max-complexity", envInt("GRANTQL_MAX_COMPLEXITY", graph.DefaultComplexity),
+		"the most a query may cost: 1 a field, first times its selection for a paginated one (env GRANTQL_MAX_COMPLEXITY)")
+	fs.IntVar(&c.limits.ParserTokens, "max-tokens", envInt("GRANTQL_MAX_TOKENS", graph.DefaultParserTokens),
+		"the most tokens a query document may hold (env GRANTQL_MAX_TOKENS)")
+	fs.Int64Var(&c.limits.BodyBytes, "max-body-bytes", int64(envInt("GRANTQL_MAX_BODY_BYTES", graph.DefaultBodyBytes)),
+		"the largest request body, in bytes (env GRANTQL_MAX_BODY_BYTES)")
+	fs.IntVar(&c.limits.CheckMany, "max-check-many", envInt("GRANTQL_MAX_CHECK_MANY", graph.DefaultCheckMany),
+		"the most checks one checkMany may ask (env GRANTQL_MAX_CHECK_MANY)")
+	fs.DurationVar(&c.limits.RequestTimeout, "request-timeout", envDuration("GRANTQL_REQUEST_TIMEOUT", graph.DefaultRequestTimeout),
+		"how long a request may take before its checks answer UNAVAILABLE (env GRANTQL_REQUEST_TIMEOUT)")
+	fs.BoolVar(&c.development, "dev", parseBool("GRANTQL_DEV", false),
+		"development mode: validation errors suggest field names (env GRANTQL_DEV)")
+	fs.BoolVar(&c.introspection, "introspection", parseBool("GRANTQL_INTROSPECTION", true),
+		"answer introspection queries (__schema, __type) (env GRANTQL_INTROSPECTION)")
+}
+
+// validateAPI reports a limit out of range.
+func (c *config) validateAPI() error {
+	l := c.limits
+	switch {
+	case l.Depth < 1:
+		return fmt.Errorf("max depth %d: want 1 or more", l.Depth)
+	case l.Complexity < 1:
+		return fmt.Errorf("max complexity %d: want 1 or more", l.Complexity)
+	case l.ParserTokens < 1:
+		return fmt.Errorf("max tokens %d: want 1 or more", l.ParserTokens)
+	case l.BodyBytes < 1:
+		return fmt.Errorf("max body bytes %d: want 1 or more", l.BodyBytes)
+	case l.CheckMany < 1:
+		return fmt.Errorf("max checkMany %d: want 1 or more", l.CheckMany)
+	case l.RequestTimeout < time.Millisecond:
+		return fmt.Errorf("request timeout %s: want 1ms or more", l.RequestTimeout)
+	}
+	return nil
 }
 
 // defaultCachePoll is the fallback poll of the shared cache's revision:

@@ -16,6 +16,21 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
+// Timeouts of the HTTP server. readHeaderTimeout bounds a client that
+// trickles its headers to hold a connection; readTimeout a whole request,
+// body included (a 1 MiB body at 100 KB/s takes ten seconds); idleTimeout
+// how long a kept-alive connection waits for its next request, long enough
+// for a client's pool to reuse it between bursts. The write timeout runs
+// from the end of the headers to the end of the response, so it is the
+// request timeout plus writeMargin, the time to write a response whose
+// work the request deadline cut short.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 15 * time.Second
+	idleTimeout       = 2 * time.Minute
+	writeMargin       = 10 * time.Second
+)
+
 // shutdownTimeout is how long a stopping server waits for requests in
 // flight; long enough for any check, short enough for an orchestrator's
 // default grace period of 30 seconds.
@@ -34,10 +49,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),
 		"apply pending migrations at start-up (env GRANTQL_MIGRATE)")
 	cfg.engineFlags(fs)
+	cfg.apiFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.validateEngine(); err != nil {
+		return err
+	}
+	if err := cfg.validateAPI(); err != nil {
 		return err
 	}
 	log, err := cfg.logger(stderr)
@@ -77,8 +96,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
 	defer stopRetention()
+	metrics := graph.NewMetrics()
 	opts := []authz.Option{authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs),
-		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP)}
+		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP), authz.WithObserver(metrics)}
 	if cfg.cacheSize > 0 {
 		cache := authz.NewSharedCache(cfg.cacheSize, log)
 		stopCache := cache.Start(ctx, store, cfg.cachePoll)
@@ -89,7 +109,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := engine.Registry().Refresh(ctx); err != nil {
 		return fmt.Errorf("load the permission registry: %w", err)
 	}
-	mux, err := graph.NewMux(ctx, engine, store, db)
+	metrics.WatchSharedCache(engine)
+	metrics.WatchDecisionLogs(logs)
+	metrics.WatchDatabase(db.SQL())
+	mux, err := graph.NewMux(ctx, engine, store, db, graph.WithLimits(cfg.limits),
+		graph.WithDevelopment(cfg.development), graph.WithIntrospection(cfg.introspection),
+		graph.WithMetrics(metrics), graph.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -103,10 +128,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      cfg.limits.RequestTimeout + writeMargin,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql", "dialect", db.Dialect)
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql",
+		"metrics", "http://"+ln.Addr().String()+"/metrics", "dialect", db.Dialect)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

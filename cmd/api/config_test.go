@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/grantql/grantql/graph"
+	"github.com/grantql/grantql/internal/dbtest"
+)
+
+// TestAPIFlags: the limits, development mode and introspection come from
+// flags, whose defaults come from the environment, and a limit below 1 is
+// refused.
+func TestAPIFlags(t *testing.T) {
+	defaults := graph.Limits{Depth: graph.DefaultDepth, Complexity: graph.DefaultComplexity, ParserTokens: graph.DefaultParserTokens,
+		BodyBytes: graph.DefaultBodyBytes, CheckMany: graph.DefaultCheckMany, RequestTimeout: graph.DefaultRequestTimeout}
+	with := func(f func(*graph.Limits)) graph.Limits { l := defaults; f(&l); return l }
+	for _, c := range []struct {
+		name          string
+		env           map[string]string
+		args          []string
+		limits        graph.Limits
+		dev           bool
+		introspection bool
+		invalid       string // a substring of the validation error
+	}{
+		{name: "defaults", limits: defaults, introspection: true},
+		{name: "flags", args: []string{"--max-depth", "5", "--max-complexity", "200", "--max-tokens", "900",
+			"--max-body-bytes", "4096", "--max-check-many", "10", "--request-timeout", "3s", "--dev", "--introspection=false"},
+			limits: graph.Limits{Depth: 5, Complexity: 200, ParserTokens: 900, BodyBytes: 4096, CheckMany: 10, RequestTimeout: 3 * time.Second},
+			dev:    true},
+		{name: "environment", env: map[string]string{"GRANTQL_MAX_DEPTH": "7", "GRANTQL_REQUEST_TIMEOUT": "250ms",
+			"GRANTQL_DEV": "true", "GRANTQL_INTROSPECTION": "off"},
+			limits: with(func(l *graph.Limits) { l.Depth, l.RequestTimeout = 7, 250*time.Millisecond }), dev: true},
+		{name: "flag over environment", env: map[string]string{"GRANTQL_MAX_CHECK_MANY": "5"}, args: []string{"--max-check-many", "6"},
+			limits: with(func(l *graph.Limits) { l.CheckMany = 6 }), introspection: true},
+		{name: "depth 0", args: []string{"--max-depth", "0"}, invalid: "max depth 0"},
+		{name: "body of no bytes", args: []string{"--max-body-bytes", "0"}, invalid: "max body bytes 0"},
+		{name: "no time", args: []string{"--request-timeout", "0s"}, invalid: "request timeout 0s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			var cfg config
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.apiFlags(fs)
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.validateAPI()
+			if c.invalid != "" {
+				if err == nil || !strings.Contains(err.Error(), c.invalid) {
+					t.Errorf("validateAPI(%v) = %v, want an error about %q", c.args, err, c.invalid)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("validateAPI(%v) = %v", c.args, err)
+			}
+			if diff := cmp.Diff(c.limits, cfg.limits); diff != "" {
+				t.Errorf("limits mismatch (-want +got):\n%s", diff)
+			}
+			if cfg.development != c.dev || cfg.introspection != c.introspection {
+				t.Errorf("dev, introspection = %v, %v, want %v, %v", cfg.development, cfg.introspection, c.dev, c.introspection)
+			}
+		})
+	}
+}
+
+// TestServeOperations runs serve with limits of its own and JSON logs: a
+// query over its depth is refused, introspection is off, /metrics serves
+// the service's metrics without a token, and the request lines carry the
+// request id and the viewer but never the token.
+func TestServeOperations(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stdout, stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", dbtest.URL(t, dialect),
+					"--log-format", "json", "--max-depth", "1", "--introspection=false"}, &stdout, &stderr)
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("serve returned %v after shutdown, want nil", err)
+				}
+			}()
+			waitReady(t, addr, &stderr)
+			var token string
+			for _, f := range strings.Fields(stdout.String()) {
+				if strings.HasPrefix(f, "gq_") {
+					token = f
+					break
+				}
+			}
+
+			post := func(query, requestID string) (int, string) {
+				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"`+query+`"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("X-Request-Id", requestID)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, string(b)
+			}
+			for _, c := range []struct {
+				query, limit string
+			}{
+				{"{ viewer { groups { id } } }", graph.LimitDepth},
+				{"{ __schema { queryType { name } } }", graph.LimitIntrospection},
+			} {
+				status, body := post(c.query, "refused")
+				if status != http.StatusUnprocessableEntity || !strings.Contains(body, `"limit":"`+c.limit+`"`) {
+					t.Errorf("%s = %d %s, want 422 and the %s limit", c.query, status, body, c.limit)
+				}
+			}
+			if status, body := post("query Me { viewer { username } }", "allowed-one"); status != http.StatusOK || !strings.Contains(body, "admin") {
+				t.Errorf("query Me = %d %s, want the admin", status, body)
+			}
+
+			res, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, name := range []string{"grantql_sql_statements_total", "grantql_permission_cache_entries",
+				"grantql_permission_cache_hits_total", "grantql_decision_logs_written_total", "grantql_decision_log_queue_depth",
+				`grantql_graphql_request_duration_seconds_count{operation="Me",type="query"} 1`, `go_sql_open_connections{db_name="grantql"}`} {
+				if res.StatusCode != http.StatusOK || !strings.Contains(string(metrics), name) {
+					t.Errorf("GET /metrics = %d without %s", res.StatusCode, name)
+				}
+			}
+
+			var line map[string]any
+			for _, l := range strings.Split(stderr.String(), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == "allowed-one" {
+					line = m
+				}
+			}
+			if line["viewer"] != "1" || line["operation"] != "Me" || line["status"] != 200.0 {
+				t.Errorf("request line of query Me = %v, want viewer 1, operation Me, status 200", line)
+			}
+			if token == "" || strings.Contains(stderr.String(), token) {
+				t.Errorf("the log holds the token %q (or serve printed none)", token)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@
 //	api [serve]                      serve GraphQL (the default)
 //	api migrate up|down|status       apply, roll back or list migrations
 //	api createsuperuser --username N create an active superuser and print its token
+//	api seed [flags]                 bulk-load a benchmark dataset and write a workload
 //	api version                      print the version
 //
 // It is wiring only: configuration, database, engine, handler, server.
@@ -39,6 +40,7 @@ commands:
   serve                         serve GraphQL (the default)
   migrate up|down|status        apply, roll back one, or list migrations
   createsuperuser --username N  create an active superuser; print its token on the last line
+  seed [flags]                  bulk-load a benchmark dataset into an empty database; write a workload
   version                       print the version
 
 Run "api COMMAND -h" for a command's flags.
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args, stdout, stderr)
 	case "createsuperuser":
 		return createSuperuser(ctx, args, stdout, stderr)
+	case "seed":
+		return seed(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "grantql", version)
 		return nil

@@ -18,6 +18,8 @@ import (
 // default comes from an environment variable.
 type config struct {
 	addr        string
+	debugAddr   string // where serve serves profiles; empty: nowhere
+	dbMaxConns  int    // serve's connection pool bound; 0: the dialect's default
 	databaseURL string
 	logLevel    string
 	logFormat   string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,9 +77,10 @@ func TestAPIFlags(t *testing.T) {
 	}
 }
 
-// TestServeOperations runs serve with limits of its own and JSON logs: a
-// query over its depth is refused, introspection is off, /metrics serves
-// the service's metrics without a token, and the request lines carry the
+// TestServeOperations runs serve with limits of its own, a pool of 5
+// connections and JSON logs: a query over its depth is refused,
+// introspection is off, /metrics serves the service's metrics (the pool's
+// bound among them) without a token, and the request lines carry the
 // request id and the viewer but never the token.
 func TestServeOperations(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
@@ -90,7 +92,7 @@ func TestServeOperations(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", dbtest.URL(t, dialect),
-					"--log-format", "json", "--max-depth", "1", "--introspection=false"}, &stdout, &stderr)
+					"--log-format", "json", "--max-depth", "1", "--introspection=false", "--db-max-conns", "5"}, &stdout, &stderr)
 			}()
 			defer func() {
 				cancel()
@@ -143,7 +145,8 @@ func TestServeOperations(t *testing.T) {
 			res.Body.Close()
 			for _, name := range []string{"grantql_sql_statements_total", "grantql_permission_cache_entries",
 				"grantql_permission_cache_hits_total", "grantql_decision_logs_written_total", "grantql_decision_log_queue_depth",
-				`grantql_graphql_request_duration_seconds_count{operation="Me",type="query"} 1`, `go_sql_open_connections{db_name="grantql"}`} {
+				`grantql_graphql_request_duration_seconds_count{operation="Me",type="query"} 1`, `go_sql_open_connections{db_name="grantql"}`,
+				`go_sql_max_open_connections{db_name="grantql"} 5`} {
 				if res.StatusCode != http.StatusOK || !strings.Contains(string(metrics), name) {
 					t.Errorf("GET /metrics = %d without %s", res.StatusCode, name)
 				}
@@ -163,5 +166,31 @@ func TestServeOperations(t *testing.T) {
 				t.Errorf("the log holds the token %q (or serve printed none)", token)
 			}
 		})
+	}
+}
+
+// TestDebugAddr: profiles are served only on a loopback address.
+func TestDebugAddr(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:6060", ":6060", "example.com:6060", "nonsense"} {
+		if stop, err := startDebug(addr, log); err == nil {
+			stop()
+			t.Errorf("startDebug(%q) served, want an error: profiles are for loopback only", addr)
+		}
+	}
+	addr := freeAddr(t)
+	stop, err := startDebug(addr, log)
+	if err != nil {
+		t.Fatalf("startDebug(%q) = %v", addr, err)
+	}
+	defer stop()
+	res, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Errorf("GET /debug/pprof/goroutine = %d %.200s, want 200 with the goroutines", res.StatusCode, body)
 	}
 }

@@ -46,6 +46,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
 	fs.StringVar(&cfg.addr, "addr", env("GRANTQL_ADDR", defaultAddr), "address to listen on (env GRANTQL_ADDR)")
+	fs.IntVar(&cfg.dbMaxConns, "db-max-conns", envInt("GRANTQL_DB_MAX_CONNS", 0),
+		"the most database connections open at once; 0: 32 on PostgreSQL, 8 on SQLite (env GRANTQL_DB_MAX_CONNS)")
+	fs.StringVar(&cfg.debugAddr, "debug-addr", env("GRANTQL_DEBUG_ADDR", ""),
+		"a loopback address on which to serve Go's profiles at /debug/pprof/; empty: none (env GRANTQL_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),
 		"apply pending migrations at start-up (env GRANTQL_MIGRATE)")
 	cfg.engineFlags(fs)
@@ -64,12 +68,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
+	if cfg.debugAddr != "" {
+		stopDebug, err := startDebug(cfg.debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
+	if cfg.dbMaxConns < 0 {
+		return fmt.Errorf("db max conns %d: want 0 (the default) or more", cfg.dbMaxConns)
+	}
 	db, err := models.Open(cfg.databaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if cfg.dbMaxConns > 0 {
+		db.SQL().SetMaxOpenConns(cfg.dbMaxConns)
+		db.SQL().SetMaxIdleConns(cfg.dbMaxConns)
+	}
 	if cfg.autoMigrate {
 		m, err := models.NewMigrator(db)
 		if err != nil {

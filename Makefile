@@ -38,12 +38,14 @@ test: ## Run every test with the race detector (PostgreSQL too when TEST_DATABAS
 bench-engine: ## Run the engine and directive go benchmarks (see docs/benchmarks.md for the large-dataset variant).
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/ ./graph/
 
-# The load generator's runs (docs/benchmarks.md): the dataset of issue 7
-# on PostgreSQL, each workload at concurrency 32 for 20 s after a 5 s
-# warm-up. BENCH_DATABASE_URL names the PostgreSQL server on which each
-# run creates (and drops) its own database; GRANTS=1000000 gives the
-# 1,000,000-grant figures. BENCH_FLAGS adds load generator flags, such as
-# -json FILE.
+# The load generator's runs (docs/benchmarks.md): 10,000 users, 500
+# groups, 5,000 projects and 200,000 grants on PostgreSQL, each workload at
+# concurrency 32 for 20 s after a 5 s warm-up, with the server's defaults
+# (decision logs at verbosity 1: every check logged); then single checks
+# with decision logs off, with the cache off, and with both off.
+# BENCH_DATABASE_URL names the PostgreSQL server on which each run creates
+# (and drops) its own database; GRANTS=1000000 gives the 1,000,000-grant
+# figures. BENCH_FLAGS adds load generator flags, such as -json FILE.
 BENCH_DATABASE_URL ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)
 GRANTS             ?= 200000
 BENCH_FLAGS        ?=
@@ -56,8 +58,10 @@ loadgen: ## Build the load generator into bin/loadgen.
 	$(GO) build -trimpath -o $(LOADGEN) ./cmd/loadgen
 
 .PHONY: bench
-bench: build loadgen ## Measure the server under load on PostgreSQL: every workload, then single checks with the cache off.
+bench: build loadgen ## Measure the server under load on PostgreSQL: every workload, then single checks without decision logs and with the cache off.
 	$(BENCH_RUN) -workload hasProjectPerm,checkMany,viewerPermissions,guardedList,mixed
+	$(BENCH_RUN) -workload hasProjectPerm -server-env GRANTQL_DECISION_LOG_VERBOSITY=0
+	$(BENCH_RUN) -workload hasProjectPerm -cache-size 0 -server-env GRANTQL_DECISION_LOG_VERBOSITY=0
 	$(BENCH_RUN) -workload hasProjectPerm -cache-size 0
 
 .PHONY: soak

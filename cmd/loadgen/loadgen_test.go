@@ -162,7 +162,12 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.workloads) != 1 || o.workloads[0] != workloadMixed || o.writeShare != soakWriteShare {
-		t.Errorf("-soak gave workloads %v with %g writes, want mixed with %g", o.workloads, o.writeShare, soakWriteShare)
+	if len(o.workloads) != 1 || o.workloads[0] != workloadMixed || o.writeShare != soakWriteShare || o.warmup != soakWarmup {
+		t.Errorf("-soak gave workloads %v with %g writes after %v, want mixed with %g after %v",
+			o.workloads, o.writeShare, o.warmup, soakWriteShare, soakWarmup)
+	}
+	o, err = parseFlags([]string{"-server", server, "-soak", "-warmup", "2s"}, &bytes.Buffer{})
+	if err != nil || o.warmup != 2*time.Second {
+		t.Errorf("-soak -warmup 2s gave a warm-up of %v (%v), want 2s", o.warmup, err)
 	}
 }

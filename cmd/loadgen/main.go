@@ -134,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&workloads, "workload", workloadHasProjectPerm, "comma-separated workloads, run one after the other on one server: "+strings.Join(workloadNames, ", "))
 	fs.IntVar(&o.concurrency, "concurrency", 32, "workers, each with one request in flight")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured time of each workload")
-	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "traffic before each measurement, not measured")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "traffic before each measurement, not measured (1m with -soak)")
 	fs.StringVar(&o.cacheSize, "cache-size", "", "the server's GRANTQL_CACHE_SIZE (entries; 0 turns the cache off); empty: the server's default")
 	fs.Func("server-env", "an extra K=V in the server's environment (repeatable)", func(s string) error {
 		k, _, ok := strings.Cut(s, "=")
@@ -173,6 +173,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.workloads = []string{workloadMixed}
 		if o.writeShare < 0 {
 			o.writeShare = soakWriteShare
+		}
+		warmupSet := false
+		fs.Visit(func(f *flag.Flag) { warmupSet = warmupSet || f.Name == "warmup" })
+		if !warmupSet {
+			o.warmup = soakWarmup
 		}
 		for _, kv := range o.serverEnv {
 			k, _, _ := strings.Cut(kv, "=")
@@ -351,7 +356,7 @@ func soak(ctx context.Context, dbURL string, p *prepared, res *result, workers [
 	r := &soakReport{
 		Requests: res.Requests, Writes: res.ByKind[kindGrant] + res.ByKind[kindRevoke],
 		ReadYourWrites: res.ByKind[kindReadYourWrite], Errors: res.Errors.total(),
-		RSSStart: res.RSSStart, RSSEnd: res.RSSEnd, RSSMax: res.RSSMax,
+		RSSStart: res.RSSStart, RSSEnd: res.RSSEnd, RSSMax: res.RSSMax, RSSByMinute: res.RSSByMinute,
 		ServerStopPass: stopErr == nil,
 	}
 	if stopErr != nil {

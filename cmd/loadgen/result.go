@@ -48,6 +48,9 @@ type result struct {
 	RSSStart int64 `json:"rssStart"`
 	RSSEnd   int64 `json:"rssEnd"`
 	RSSMax   int64 `json:"rssMax"`
+	// RSSByMinute is the resident size at the end of each whole minute of
+	// the measured traffic, for runs of a minute or more.
+	RSSByMinute []int64 `json:"rssByMinute,omitempty"`
 }
 
 // measure runs one workload: the warm-up, then the measured traffic, with
@@ -81,6 +84,8 @@ func measure(ctx context.Context, o *options, t *traffic, srv *serverProcess, cl
 	defer tick.Stop()
 	second := time.NewTicker(time.Second)
 	defer second.Stop()
+	minute := time.NewTicker(time.Minute)
+	defer minute.Stop()
 	res.MinPerSecond = -1
 	var last int64
 wait:
@@ -91,6 +96,11 @@ wait:
 		case <-tick.C:
 			if rss, ok := residentBytes(srv.pid()); ok {
 				res.RSSMax = max(res.RSSMax, rss)
+			}
+		case <-minute.C:
+			if rss, ok := residentBytes(srv.pid()); ok {
+				res.RSSMax = max(res.RSSMax, rss)
+				res.RSSByMinute = append(res.RSSByMinute, rss)
 			}
 		case <-second.C:
 			n := t.completed.Load()
@@ -203,6 +213,13 @@ func (r *soakReport) print(w io.Writer) {
 	if r.RSSStart > 0 {
 		fmt.Fprintf(w, "  server RSS      %s at the start, %s at the end (%+.1f%%, must be within ±%.0f%%), %s at most  %s\n",
 			mib(r.RSSStart), mib(r.RSSEnd), 100*r.RSSChange, 100*rssTolerance, mib(r.RSSMax), verdict(r.RSSPass))
+		if len(r.RSSByMinute) > 0 {
+			minutes := make([]string, len(r.RSSByMinute))
+			for i, b := range r.RSSByMinute {
+				minutes[i] = fmt.Sprintf("%.1f", float64(b)/(1<<20))
+			}
+			fmt.Fprintf(w, "                  each minute: %s MiB\n", strings.Join(minutes, ", "))
+		}
 	} else {
 		fmt.Fprintf(w, "  server RSS      n/a (no /proc)  FAIL\n")
 	}

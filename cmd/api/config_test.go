@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -85,29 +84,9 @@ func TestAPIFlags(t *testing.T) {
 func TestServeOperations(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var stdout, stderr syncBuffer
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", dbtest.URL(t, dialect),
-					"--log-format", "json", "--max-depth", "1", "--introspection=false", "--db-max-conns", "5"}, &stdout, &stderr)
-			}()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("serve returned %v after shutdown, want nil", err)
-				}
-			}()
-			waitReady(t, addr, &stderr)
-			var token string
-			for _, f := range strings.Fields(stdout.String()) {
-				if strings.HasPrefix(f, "gq_") {
-					token = f
-					break
-				}
-			}
+			srv := serveInProcess(t, "--database-url", dbtest.URL(t, dialect),
+				"--log-format", "json", "--max-depth", "1", "--introspection=false", "--db-max-conns", "5")
+			addr, token := srv.addr, srv.adminToken()
 
 			post := func(query, requestID string) (int, string) {
 				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"`+query+`"}`))
@@ -153,7 +132,7 @@ func TestServeOperations(t *testing.T) {
 			}
 
 			var line map[string]any
-			for _, l := range strings.Split(stderr.String(), "\n") {
+			for _, l := range strings.Split(srv.stderr.String(), "\n") {
 				var m map[string]any
 				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == "allowed-one" {
 					line = m
@@ -162,7 +141,7 @@ func TestServeOperations(t *testing.T) {
 			if line["viewer"] != "1" || line["operation"] != "Me" || line["status"] != 200.0 {
 				t.Errorf("request line of query Me = %v, want viewer 1, operation Me, status 200", line)
 			}
-			if token == "" || strings.Contains(stderr.String(), token) {
+			if token == "" || strings.Contains(srv.stderr.String(), token) {
 				t.Errorf("the log holds the token %q (or serve printed none)", token)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/internal/dbtest"
 )
 
@@ -32,6 +34,55 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// inProcess is the serve command running in the test's own process, on a
+// free loopback address.
+type inProcess struct {
+	addr           string
+	stdout, stderr syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+	stopOnce       sync.Once
+	stopErr        error
+}
+
+// serveInProcess runs `serve --addr ADDR args...` in the test's process,
+// waits until it answers /readyz, and stops it when the test ends, failing
+// the test if serve then returns an error.
+func serveInProcess(t *testing.T, args ...string) *inProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &inProcess{addr: freeAddr(t), cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- run(ctx, append([]string{"serve", "--addr", s.addr}, args...), &s.stdout, &s.stderr)
+	}()
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("serve returned %v after shutdown, want nil", err)
+		}
+	})
+	waitReady(t, s.addr, &s.stderr)
+	return s
+}
+
+// stop ends serve and returns what serve returned; only the first call
+// returns it, later calls nil.
+func (s *inProcess) stop() error {
+	err := error(nil)
+	s.stopOnce.Do(func() {
+		s.cancel()
+		select {
+		case s.stopErr = <-s.done:
+		case <-time.After(60 * time.Second):
+			s.stopErr = errors.New("serve did not stop within 60s")
+		}
+		err = s.stopErr
+	})
+	return err
+}
+
+// adminToken returns the admin token the first start printed, or "".
+func (s *inProcess) adminToken() string { return parseAdminToken(s.stdout.String()) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -75,36 +126,10 @@ func TestServeFirstStart(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			url := dbtest.URL(t, dialect)
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			var stdout, stderr syncBuffer
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", url, "--log-level", "warn"}, &stdout, &stderr)
-			}()
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
-					res.Body.Close()
-					if res.StatusCode == http.StatusOK {
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					cancel()
-					t.Fatalf("server not ready after 20s; stderr: %s", stderr.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			var token string
-			for _, f := range strings.Fields(stdout.String()) {
-				if strings.HasPrefix(f, "gq_") {
-					token = f
-					break
-				}
-			}
+			srv := serveInProcess(t, "--database-url", url, "--log-level", "warn")
+			addr, token := srv.addr, srv.adminToken()
 			if token == "" {
-				t.Fatalf("serve printed no token; stdout: %q", stdout.String())
+				t.Fatalf("serve printed no token; stdout: %q", srv.stdout.String())
 			}
 			if status, name := viewerName(t, addr, token); status != http.StatusOK || name != "admin" {
 				t.Errorf("viewer with the printed token = %d %q, want 200 \"admin\"", status, name)
@@ -112,29 +137,17 @@ func TestServeFirstStart(t *testing.T) {
 			if status, name := viewerName(t, addr, ""); status != http.StatusOK || name != "" {
 				t.Errorf("viewer without a token = %d %q, want 200 and null", status, name)
 			}
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve returned %v after shutdown, want nil", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("serve did not stop within 30s")
+			if err := srv.stop(); err != nil {
+				t.Errorf("serve returned %v after shutdown, want nil", err)
 			}
 
 			// A second start finds users and prints no token.
-			var stdout2 syncBuffer
-			ctx2, cancel2 := context.WithCancel(context.Background())
-			go func() {
-				done <- run(ctx2, []string{"serve", "--addr", freeAddr(t), "--database-url", url, "--log-level", "warn"}, &stdout2, &stderr)
-			}()
-			time.Sleep(300 * time.Millisecond)
-			cancel2()
-			if err := <-done; err != nil {
+			second := serveInProcess(t, "--database-url", url, "--log-level", "warn")
+			if err := second.stop(); err != nil {
 				t.Errorf("second serve returned %v, want nil", err)
 			}
-			if strings.Contains(stdout2.String(), "gq_") {
-				t.Errorf("second start printed a token: %q", stdout2.String())
+			if strings.Contains(second.stdout.String(), authz.TokenPrefix) {
+				t.Errorf("second start printed a token: %q", second.stdout.String())
 			}
 		})
 	}

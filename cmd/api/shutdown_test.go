@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -135,25 +134,11 @@ func TestShutdownKeepsEveryDecisionLog(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			checks := shutdownChecksFor(dialect)
 			url := dbtest.URL(t, dialect)
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var stdout, stderr syncBuffer
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", url, "--log-level", "warn",
-					"--decision-log-verbosity", "1", "--decision-log-sample", "1"}, &stdout, &stderr)
-			}()
-			waitReady(t, addr, &stderr)
-			var admin string
-			for _, f := range strings.Fields(stdout.String()) {
-				if strings.HasPrefix(f, "gq_") {
-					admin = f
-					break
-				}
-			}
+			srv := serveInProcess(t, "--database-url", url, "--log-level", "warn",
+				"--decision-log-verbosity", "1", "--decision-log-sample", "1")
+			addr, admin := srv.addr, srv.adminToken()
 			if admin == "" {
-				t.Fatalf("serve printed no admin token; stdout: %q", stdout.String())
+				t.Fatalf("serve printed no admin token; stdout: %q", srv.stdout.String())
 			}
 
 			// A user who is no superuser, holding projects.view_page in a
@@ -226,14 +211,8 @@ func TestShutdownKeepsEveryDecisionLog(t *testing.T) {
 			}
 			defer db.Close()
 			before := countProbeLogs(t, db, user)
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("serve returned %v after a graceful shutdown, want nil; stderr: %s", err, stderr.String())
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatal("serve did not return within 60s of the shutdown")
+			if err := srv.stop(); err != nil {
+				t.Fatalf("serve returned %v after a graceful shutdown, want nil; stderr: %s", err, srv.stderr.String())
 			}
 			stopping := time.Since(start) - checking
 
@@ -250,8 +229,8 @@ func TestShutdownKeepsEveryDecisionLog(t *testing.T) {
 				t.Errorf("stored logs of the checks: %d rows for %d objects in %d requests, want %d of each: nothing lost, nothing doubled",
 					got.Rows, got.Objects, got.Requests, checks)
 			}
-			if strings.Contains(stderr.String(), "decision logs lost") || strings.Contains(stderr.String(), "flush decision logs") {
-				t.Errorf("serve logged lost decision logs: %s", stderr.String())
+			if log := srv.stderr.String(); strings.Contains(log, "decision logs lost") || strings.Contains(log, "flush decision logs") {
+				t.Errorf("serve logged lost decision logs: %s", log)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -51,11 +50,10 @@ func Binary(t testing.TB, pkg string, race bool) string {
 }
 
 func build(bin, pkg string, race bool) error {
-	// go test puts its own go command first in PATH; GOROOT's is the
-	// same one otherwise.
+	// go test puts its own go command first in PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("find the go command: %w", err)
 	}
 	args := []string{"build", "-o", bin}
 	if race {

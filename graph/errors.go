@@ -146,13 +146,8 @@ func limitExtensions(e *LimitError) map[string]any {
 	return ext
 }
 
-// RecoverPanic turns a resolver's panic into an internal error, logged
-// with its stack (and, through LogHandler, the request id) by the default
-// logger.
-func RecoverPanic(ctx context.Context, p any) error {
-	return recoverPanic(ctx, slog.Default(), p)
-}
-
+// recoverPanic turns a resolver's panic into an internal error, logged
+// with its stack (and, through LogHandler, the request id) by logger.
 func recoverPanic(ctx context.Context, logger *slog.Logger, p any) error {
 	logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 	return errors.New("internal error")

@@ -94,12 +94,10 @@ func (m *Metrics) WatchSharedCache(engine *authz.Engine) {
 		return authz.CacheStats{}
 	}
 	counter := func(name, help string, f func(authz.CacheStats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(stats())) })
+		return counterOf(name, help, stats, func(s authz.CacheStats) float64 { return float64(f(s)) })
 	}
 	gauge := func(name, help string, f func(authz.CacheStats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-			func() float64 { return f(stats()) })
+		return gaugeOf(name, help, stats, f)
 	}
 	m.registry.MustRegister(
 		counter("grantql_permission_cache_hits_total", "Checks and token look-ups the shared cache answered.",
@@ -123,14 +121,11 @@ func (m *Metrics) WatchSharedCache(engine *authz.Engine) {
 // it once.
 func (m *Metrics) WatchDecisionLogs(w *authz.LogWriter) {
 	counter := func(name, help string, f func(authz.LogWriterStats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(w.Stats())) })
+		return counterOf(name, help, w.Stats, func(s authz.LogWriterStats) float64 { return float64(f(s)) })
 	}
 	m.registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "grantql_decision_log_queue_depth",
-			Help: "Decision logs accepted and not yet written (or given up).",
-		}, func() float64 { s := w.Stats(); return float64(s.Queued - s.Written - s.Failed) }),
+		gaugeOf("grantql_decision_log_queue_depth", "Decision logs accepted and not yet written (or given up).", w.Stats,
+			func(s authz.LogWriterStats) float64 { return float64(s.Queued - s.Written - s.Failed) }),
 		counter("grantql_decision_logs_written_total", "Decision logs stored.",
 			func(s authz.LogWriterStats) int64 { return s.Written }),
 		counter("grantql_decision_logs_failed_total", "Decision logs given up after every retry, each with an error log line.",
@@ -196,6 +191,16 @@ func (o *operationLabels) label(name string) string {
 	}
 	o.seen[name] = true
 	return name
+}
+
+// counterOf is a counter read at scrape time: f of what stats returns.
+func counterOf[S any](name, help string, stats func() S, f func(S) float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
+}
+
+// gaugeOf is a gauge read at scrape time: f of what stats returns.
+func gaugeOf[S any](name, help string, stats func() S, f func(S) float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
 }
 
 func boolFloat(b bool) float64 {

@@ -85,10 +85,11 @@ func (w *codingWriter) finish() {
 	var resp map[string]any
 	if json.Unmarshal(body, &resp) == nil {
 		if errs, ok := resp["errors"].([]any); ok {
+			added := false
 			for _, e := range errs {
-				addCode(e)
+				added = addCode(e) || added
 			}
-			if b, err := json.Marshal(resp); err == nil {
+			if b, err := json.Marshal(resp); added && err == nil {
 				body = b
 			}
 		}
@@ -98,19 +99,22 @@ func (w *codingWriter) finish() {
 	w.ResponseWriter.Write(body)
 }
 
-// addCode gives a GraphQL error without extensions.code BAD_USER_INPUT:
-// every such refusal is of the request's form.
-func addCode(e any) {
+// addCode gives a GraphQL error without extensions.code BAD_USER_INPUT
+// (every such refusal is of the request's form), and reports whether it
+// did.
+func addCode(e any) bool {
 	m, ok := e.(map[string]any)
 	if !ok {
-		return
+		return false
 	}
 	ext, _ := m["extensions"].(map[string]any)
+	if _, ok := ext["code"]; ok {
+		return false
+	}
 	if ext == nil {
 		ext = map[string]any{}
 		m["extensions"] = ext
 	}
-	if _, ok := ext["code"]; !ok {
-		ext["code"] = CodeBadUserInput
-	}
+	ext["code"] = CodeBadUserInput
+	return true
 }

@@ -387,7 +387,7 @@ func TestDecisionLogUsername(t *testing.T) {
 }
 
 // writerLogs is how many logs TestLogWriterLosesNothing enqueues, from
-// writerSenders goroutines: the 10,000 checks from 32 goroutines.
+// writerSenders goroutines: 10,000 checks from 32 goroutines.
 const (
 	writerLogs    = 10000
 	writerSenders = 32

@@ -18,7 +18,7 @@ import (
 // that never learns of the write does.
 const instanceWindow = 10 * time.Second
 
-// TestTwoInstancesShareOneDatabase is the "new enemy" test of issue 7: two
+// TestTwoInstancesShareOneDatabase is the "new enemy" test: two
 // server processes with warm shared caches on one PostgreSQL database; a
 // grant made through one is seen by a check on the other within the
 // window, and so are a revoke and a deactivation, after which the answer

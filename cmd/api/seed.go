@@ -15,7 +15,7 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
-// The seed command's defaults are the dataset of issue 7 (models.LargeBulkSpec)
+// The seed command's defaults are the dataset of docs/benchmarks.md (models.LargeBulkSpec)
 // with pages: 50 projects of 120 pages, so that a guarded list of 100 pages
 // has a next page and has 50 projects to be spread over.
 const (
@@ -33,10 +33,10 @@ const (
 const (
 	// checkBlock is how many checks of the workload ask about one user in
 	// a row: the checkMany workload sends one block per request, and 50 is
-	// the batch size issue 7 measures.
+	// the batch size docs/benchmarks.md measures.
 	checkBlock = 50
-	// allowedShare is the share of allowed checks: issue 7 asks for about
-	// 40%.
+	// allowedShare is the share of allowed checks: about 40%, so that
+	// both answers are common.
 	allowedShare = 0.40
 	// writeUsersMax bounds the users whose grants the write workloads
 	// change: 64 users of 4 keys give 256 keys, enough that each of the

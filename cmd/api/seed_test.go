@@ -82,7 +82,7 @@ func TestSeed(t *testing.T) {
 					allowed++
 				}
 			}
-			// Issue 7 asks for about 40% allowed.
+			// About 40% allowed, as the seed aims.
 			if ratio := float64(allowed) / float64(len(w.Checks)); ratio < 0.35 || ratio > 0.45 {
 				t.Errorf("%.1f%% of the checks are allowed, want about 40%%", 100*ratio)
 			}

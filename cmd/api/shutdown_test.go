@@ -21,7 +21,7 @@ const probeType = "ShutdownProbe"
 
 // shutdownChecks is how many checks the shutdown test makes, each a
 // distinct decision in a request of its own, and shutdownWorkers how many
-// goroutines make them: the figures of issue 6.
+// goroutines make them.
 const (
 	shutdownChecks  = 10000
 	shutdownWorkers = 32

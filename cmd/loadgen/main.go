@@ -19,7 +19,7 @@
 // (the four, and 1% writes: grants and revokes on keys that no read
 // asks about).
 //
-// With -soak it runs issue 8's soak instead: mixed traffic with 5% writes,
+// With -soak it runs the soak instead: mixed traffic with 5% writes,
 // each write read back at once by the worker that made it; after the
 // server has stopped, it counts the decision logs against its own
 // accounting and re-checks a sample of answers against the database, and

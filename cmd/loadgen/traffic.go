@@ -14,7 +14,7 @@ import (
 )
 
 // The request mix of the mixed workloads: the share of operations that
-// are writes. Issue 7's mixed workload has 1% writes; issue 8's soak 5%.
+// are writes: 1% in the mixed workload of make bench, 5% in the soak.
 const (
 	mixedWriteShare = 0.01
 	soakWriteShare  = 0.05

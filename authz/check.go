@@ -228,12 +228,18 @@ func (e *Engine) decide(ctx context.Context, user int64, ug *userGrants, perm Pe
 }
 
 // grants returns the user's grants covering projects, from the request
-// cache when it has them and with one statement otherwise.
+// cache when it has them and with one statement otherwise. A check of
+// full consistency always reads the database (the request cache may hold
+// grants read when the request was authenticated) and leaves what it read
+// to the request cache.
 func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*userGrants, error) {
 	cache := RequestCacheFrom(ctx)
 	var gen uint64
 	missing := projects
-	if cache != nil {
+	switch {
+	case cache != nil && consistencyFrom(ctx) == Full:
+		gen = cache.currentGeneration()
+	case cache != nil:
 		var ug *userGrants
 		ug, missing, gen = cache.lookup(user, projects)
 		if ug != nil {

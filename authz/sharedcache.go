@@ -469,10 +469,10 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 
 // Tokens returns store's token look-up through the cache: the user of a
 // valid token is kept until the next revision; refusals are not kept.
+// When store is a ViewerStore, a look-up that reaches it also brings the
+// user's global grants, which go to the shared cache and to the request
+// cache of ctx. A nil cache looks every token up, the same way.
 func (c *SharedCache) Tokens(store TokenStore) TokenStore {
-	if c == nil {
-		return store
-	}
 	return &cachedTokens{cache: c, store: store}
 }
 
@@ -485,7 +485,8 @@ type cachedTokens struct {
 func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, error) {
 	c := t.cache
 	if !c.usable(ctx) {
-		return t.store.UserByToken(ctx, secret)
+		u, _, err := t.load(ctx, secret, false, 0)
+		return u, err
 	}
 	// The revision is read before the look-up, which carries none: an
 	// entry is then at worst older than its stamp, and any newer revision
@@ -500,9 +501,14 @@ func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, er
 		return e.tokenUser, nil
 	}
 	c.misses.Add(1)
-	u, err := t.store.UserByToken(ctx, secret)
+	u, read, err := t.load(ctx, secret, true, epoch)
 	if err != nil {
 		return u, err
+	}
+	if read != 0 {
+		// The store read the revision with the token: the entry is of
+		// exactly that one.
+		rev = read
 	}
 	c.mu.Lock()
 	if rev == c.known.Load() && epoch == c.epoch.Load() {
@@ -510,4 +516,26 @@ func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, er
 	}
 	c.mu.Unlock()
 	return u, nil
+}
+
+// load looks the token up in the store. A ViewerStore's grants prime the
+// request cache and, when shared (epoch is the one read before the load),
+// the shared cache; rev is the revision they were read at (0: unknown).
+func (t *cachedTokens) load(ctx context.Context, secret string, shared bool, epoch uint64) (u User, rev int64, err error) {
+	vs, ok := t.store.(ViewerStore)
+	if !ok {
+		u, err = t.store.UserByToken(ctx, secret)
+		return u, 0, err
+	}
+	u, g, err := vs.ViewerByToken(ctx, secret)
+	if err != nil {
+		return u, 0, err
+	}
+	if shared {
+		t.cache.storeGrants(u.ID, nil, g, epoch)
+	}
+	if rc := RequestCacheFrom(ctx); rc != nil {
+		rc.store(u.ID, g, nil, rc.currentGeneration())
+	}
+	return u, g.Revision, nil
 }

@@ -70,6 +70,15 @@ type TokenStore interface {
 	UserByToken(ctx context.Context, secret string) (User, error)
 }
 
+// ViewerStore is a TokenStore that also returns, in the same statement,
+// what the token's user holds globally (Grants without projects, with the
+// revision), so that authenticating a request answers the viewer's global
+// checks too.
+type ViewerStore interface {
+	TokenStore
+	ViewerByToken(ctx context.Context, secret string) (User, *Grants, error)
+}
+
 // UserSources is one answer of UsersWithProjectPerm: a user and where its
 // permission comes from, in decision order.
 type UserSources struct {

@@ -367,11 +367,7 @@ func TestRequestDeadline(t *testing.T) {
 		u := h.mustUser(t, "u")
 		p := h.mustProject(t, "p")
 		h.grantProject(t, authz.Holder{User: u.ID}, p.ID, authz.PermViewPage)
-		for deadline := time.Now().Add(10 * time.Second); !cache.Stats().Serving; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the shared cache does not serve after 10s")
-			}
-		}
+		waitServing(t, cache)
 		const viewer = `{ viewer { id } }`
 		wantData(t, viewer, h.do(t, u.Token, viewer), fmt.Sprintf(`{"viewer": {"id": %q}}`, u.gid()))
 		q := fmt.Sprintf(`{ check(input: {perm: "projects.view_page", project: %q}, consistency: FULL) { allowed reason } }`, gid(p.ID))

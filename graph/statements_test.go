@@ -1,12 +1,15 @@
 package graph_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/grantql/grantql/authz"
@@ -19,9 +22,12 @@ import (
 // page of Query.projects, so the list spans as many projects as a request
 // can.
 const (
-	listProjects      = 100
-	pagesPerProject   = 10
-	maxPermStatements = 3 // the budget: independent of the number of projects and pages
+	listProjects    = 100
+	pagesPerProject = 10
+	// maxPermStatements is the budget of statements that read grants,
+	// independent of the number of projects and pages; the token lookup
+	// is one of them, since it also reads the viewer's global grants.
+	maxPermStatements = 4
 	// maxStatements bounds every statement of the request, the token
 	// lookup included: the pages of all the listed projects load with one
 	// statement, and so do their counts.
@@ -307,5 +313,93 @@ func checkProjectPages(t *testing.T, project string, after int64, got projectPag
 	}
 	if len(page) == 0 && got.PageInfo.EndCursor != nil || len(page) > 0 && (got.PageInfo.EndCursor == nil || *got.PageInfo.EndCursor != *pageCursor(page[len(page)-1].ID)) {
 		t.Fatalf("project %s after %d: endCursor %v, want that of the last edge", project, after, got.PageInfo.EndCursor)
+	}
+}
+
+// TestCheckStatements: with no shared cache, a request costs its token
+// lookup, which also reads the viewer's global grants, and one statement
+// per check about anyone else or in a project (the counts below). The viewer's own global
+// checks, such as the auth.view_user a question about another user needs,
+// cost nothing more; a FULL check reads them again. The grants read with
+// the token are the database's at that request: a revocation between two
+// requests refuses the second. With a warm shared cache, a repeated
+// request costs no statement at all.
+func TestCheckStatements(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared cache %v", cached), func(t *testing.T) {
+			dbtest.Run(t, func(t *testing.T, db *models.DB) {
+				store := models.NewStore(db)
+				var opts []authz.Option
+				if cached {
+					cache := authz.NewSharedCache(1000, nil)
+					t.Cleanup(cache.Start(context.Background(), store, time.Hour))
+					waitServing(t, cache)
+					opts = append(opts, authz.WithSharedCache(cache))
+				}
+				h := serveHarness(t, db, store, authz.NewEngine(store, opts...))
+				viewers := h.mustGroup(t, "viewers", authz.PermViewUser)
+				v := h.mustUser(t, "v")
+				h.join(t, v.ID, viewers.ID)
+				target := h.mustUser(t, "target")
+				p := h.mustProject(t, "p")
+				h.grantProject(t, authz.Holder{User: target.ID}, p.ID, authz.PermViewPage)
+
+				about := fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q, user: %q) }`, authz.PermViewPage, gid(p.ID), target.gid())
+				cases := []struct {
+					name, token, query, want string
+					statements               int64
+				}{
+					{"another user's check", v.Token, about, `{"hasProjectPerm": true}`, 2},
+					{"the viewer's global check", v.Token, fmt.Sprintf(`{ hasPerm(perm: %q) }`, authz.PermViewUser), `{"hasPerm": true}`, 1},
+					{"the viewer's project check", v.Token, fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q) }`, authz.PermViewPage, gid(p.ID)),
+						`{"hasProjectPerm": false}`, 2},
+					{"a FULL check about another user", v.Token,
+						fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q, user: %q, consistency: FULL) }`, authz.PermViewPage, gid(p.ID), target.gid()),
+						`{"hasProjectPerm": true}`, 3},
+					{"a superuser's check about another user", h.root.Token, about, `{"hasProjectPerm": true}`, 2},
+				}
+				for _, c := range cases {
+					counter := &models.StatementCounter{}
+					got := h.doWith(t, h.counted(counter, c.token), c.query)
+					wantData(t, c.query, got, c.want)
+					if n := counter.Count(); !cached && n != c.statements {
+						t.Errorf("%s: %s ran %d statements, want %d", c.name, c.query, n, c.statements)
+					}
+					if !cached {
+						continue
+					}
+					// Warm, only what FULL reads remains: the viewer's
+					// grants and the check's.
+					var want int64
+					if strings.Contains(c.query, "FULL") {
+						want = 2
+					}
+					counter.Reset()
+					wantData(t, c.query, h.doWith(t, h.counted(counter, c.token), c.query), c.want)
+					if n := counter.Count(); n != want {
+						t.Errorf("%s, again: %s ran %d statements, want %d", c.name, c.query, n, want)
+					}
+				}
+
+				if _, err := h.engine.RemoveUserFromGroup(h.ctx, v.ID, viewers.ID); err != nil {
+					t.Fatal(err)
+				}
+				got := h.do(t, v.Token, about)
+				if len(got.Errors) != 1 || got.Errors[0].code() != "FORBIDDEN" {
+					t.Errorf("%s after leaving the group that gives %s = %v; want FORBIDDEN", about, authz.PermViewUser, got)
+				}
+			})
+		})
+	}
+}
+
+// waitServing waits until cache serves, which it does once its feed is
+// caught up.
+func waitServing(t *testing.T, cache *authz.SharedCache) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cache.Stats().Serving; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the shared cache does not serve after 10s")
+		}
 	}
 }

@@ -48,13 +48,19 @@ func Statements() int64 { return statements.Load() }
 
 // counterCallback is registered after every kind of statement gorm runs.
 func counterCallback(db *gorm.DB) {
-	statements.Add(1)
 	if db.Statement == nil || db.Statement.Context == nil {
+		statements.Add(1)
 		return
 	}
-	if c, ok := db.Statement.Context.Value(counterKey{}).(*StatementCounter); ok {
+	count(db.Statement.Context, db.Statement.SQL.String())
+}
+
+// count adds one statement to the process's total and to ctx's counter,
+// if it has one.
+func count(ctx context.Context, sql string) {
+	statements.Add(1)
+	if c, ok := ctx.Value(counterKey{}).(*StatementCounter); ok {
 		c.total.Add(1)
-		sql := db.Statement.SQL.String()
 		for _, t := range grantTables {
 			if strings.Contains(sql, t) {
 				c.permissions.Add(1)

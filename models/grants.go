@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/grantql/grantql/authz"
 	"gorm.io/gorm"
@@ -22,9 +25,8 @@ const (
 	rowRevision     = 6
 )
 
-// loadGrantsSQL is the whole of a cold check in one statement: the user's
-// flags, the asked projects that exist, and the four grant sources. Each
-// branch is an index lookup:
+// The statement of a cold check: the user's flags, the asked projects that
+// exist, and the four grant sources, each branch an index lookup:
 //   - users and projects by primary key;
 //   - user_permissions by its primary key (user_id, permission_id);
 //   - user_groups by its primary key (user_id, group_id), then
@@ -34,66 +36,115 @@ const (
 //   - project_permission_groups by (group_id, project_permission_id), then
 //     project_permissions by primary key.
 //
-// Inactive users and superusers need no grants, so the grant branches
-// return nothing for them. The user row carries the username too, for the
-// header of a verbosity-2 decision log. The last branch reads the
-// revision (authz_revision's primary key) in the same snapshot as the
-// grants, so the shared cache knows exactly which revision they are of.
-const loadGrantsSQL = `
+// The grant branches do not look at the user's flags: an inactive user or
+// a superuser needs no grants, and readGrants drops the few such a user
+// may hold rather than every check joining users four more times (a
+// third of PostgreSQL's work on the statement). The user row carries the
+// username too, for the header of a verbosity-2 decision log. The
+// revision branch reads the revision (authz_revision's primary key) in the
+// same snapshot as the grants, so the shared cache knows exactly which
+// revision they are of. $1 is the user; the projects follow as $2, $3, …
+// and their branches are left out when none is asked.
+const (
+	grantsSQL = `
 SELECT 0 AS kind, CAST(NULL AS BIGINT) AS project_id, CAST(NULL AS BIGINT) AS permission_id,
        u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username
-  FROM users u WHERE u.id = @user
+  FROM users u WHERE u.id = $1
 UNION ALL
-SELECT 5, p.id, NULL, NULL, NULL, NULL FROM projects p WHERE p.id IN @projects
-UNION ALL
-SELECT 1, NULL, up.permission_id, NULL, NULL, NULL
-  FROM user_permissions up JOIN users u ON u.id = up.user_id AND u.is_active AND NOT u.is_superuser
- WHERE up.user_id = @user
+SELECT 1, NULL, up.permission_id, NULL, NULL, NULL FROM user_permissions up WHERE up.user_id = $1
 UNION ALL
 SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL
-  FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
-  JOIN group_permissions gp ON gp.group_id = ug.group_id
- WHERE ug.user_id = @user
-UNION ALL
-SELECT 3, pp.project_id, pp.permission_id, NULL, NULL, NULL
-  FROM project_permission_users ppu JOIN users u ON u.id = ppu.user_id AND u.is_active AND NOT u.is_superuser
-  JOIN project_permissions pp ON pp.id = ppu.project_permission_id
- WHERE ppu.user_id = @user AND pp.project_id IN @projects
-UNION ALL
-SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
-  FROM user_groups ug JOIN users u ON u.id = ug.user_id AND u.is_active AND NOT u.is_superuser
-  JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
-  JOIN project_permissions pp ON pp.id = ppg.project_permission_id
- WHERE ug.user_id = @user AND pp.project_id IN @projects
+  FROM user_groups ug JOIN group_permissions gp ON gp.group_id = ug.group_id
+ WHERE ug.user_id = $1
 UNION ALL
 SELECT 6, NULL, r.revision, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
+	projectGrantsSQL = `
+UNION ALL
+SELECT 5, p.id, NULL, NULL, NULL, NULL FROM projects p WHERE p.id IN (%[1]s)
+UNION ALL
+SELECT 3, pp.project_id, pp.permission_id, NULL, NULL, NULL
+  FROM project_permission_users ppu JOIN project_permissions pp ON pp.id = ppu.project_permission_id
+ WHERE ppu.user_id = $1 AND pp.project_id IN (%[1]s)
+UNION ALL
+SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
+  FROM user_groups ug JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
+  JOIN project_permissions pp ON pp.id = ppg.project_permission_id
+ WHERE ug.user_id = $1 AND pp.project_id IN (%[1]s)`
+)
+
+// loadGrantsSQL returns the statement of a check of one user in n
+// projects.
+func loadGrantsSQL(n int) string {
+	if n == 0 {
+		return grantsSQL
+	}
+	var params strings.Builder
+	for i := range n {
+		if i > 0 {
+			params.WriteByte(',')
+		}
+		params.WriteByte('$')
+		params.WriteString(strconv.Itoa(i + 2))
+	}
+	return grantsSQL + fmt.Sprintf(projectGrantsSQL, params.String())
+}
 
 // LoadGrants implements authz.GrantStore in one statement.
 func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*authz.Grants, error) {
-	if projects == nil {
-		projects = []int64{}
+	args := make([]any, 1, len(projects)+1)
+	args[0] = user
+	for _, p := range projects {
+		args = append(args, p)
 	}
-	rows, err := s.db.WithContext(ctx).Raw(loadGrantsSQL, map[string]any{"user": user, "projects": projects}).Rows()
+	rows, err := s.query(ctx, loadGrantsSQL(len(projects)), args...)
 	if err != nil {
 		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
 	}
+	g, err := readGrants(rows, len(projects), nil)
+	if err != nil {
+		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+	}
+	return g, nil
+}
+
+// viewerRow is what the token statement's user row adds to a grants
+// statement's: the user's id (in the project_id column) and a seventh
+// column, created_at.
+type viewerRow struct {
+	id        int64
+	createdAt time.Time
+}
+
+// readGrants reads and closes the rows of a grants statement: kind,
+// project_id, permission_id, is_active, is_superuser, username, and
+// created_at when viewer is not nil. Grant rows of a user who is inactive
+// or a superuser are dropped: decisions do not read them.
+func readGrants(rows *sql.Rows, projects int, viewer *viewerRow) (*authz.Grants, error) {
 	defer rows.Close()
-	g := &authz.Grants{Global: map[int64]authz.Sources{}, Projects: make(map[int64]map[int64]authz.Sources, len(projects))}
+	g := &authz.Grants{Global: map[int64]authz.Sources{}, Projects: make(map[int64]map[int64]authz.Sources, projects)}
+	var (
+		kind                  int
+		project, perm         sql.NullInt64
+		isActive, isSuperuser sql.NullBool
+		username              sql.NullString
+		created               sql.NullTime
+	)
+	dest := []any{&kind, &project, &perm, &isActive, &isSuperuser, &username}
+	if viewer != nil {
+		dest = append(dest, &created)
+	}
 	for rows.Next() {
-		var (
-			kind                  int
-			project, perm         sql.NullInt64
-			isActive, isSuperuser sql.NullBool
-			username              sql.NullString
-		)
-		if err := rows.Scan(&kind, &project, &perm, &isActive, &isSuperuser, &username); err != nil {
-			return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
 		}
 		switch kind {
 		case rowRevision:
 			g.Revision = perm.Int64
 		case rowUser:
 			g.UserFound, g.IsActive, g.IsSuperuser, g.Username = true, isActive.Bool, isSuperuser.Bool, username.String
+			if viewer != nil {
+				viewer.id, viewer.createdAt = project.Int64, created.Time
+			}
 		case rowProject:
 			if g.Projects[project.Int64] == nil {
 				g.Projects[project.Int64] = map[int64]authz.Sources{}
@@ -114,7 +165,13 @@ func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
+		return nil, err
+	}
+	if !g.IsActive || g.IsSuperuser {
+		clear(g.Global)
+		for p := range g.Projects {
+			g.Projects[p] = map[int64]authz.Sources{}
+		}
 	}
 	return g, nil
 }

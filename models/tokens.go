@@ -36,24 +36,54 @@ func (s *Store) CreateToken(ctx context.Context, user int64, name string) (Token
 	return Token{ID: row.ID, UserID: row.UserID, Name: row.Name, CreatedAt: row.CreatedAt}, secret, nil
 }
 
+// viewerSQL finds the user of an unrevoked token, with the permissions it
+// holds globally and the revision, in the layout of a grants statement
+// (readGrants): the user row carries the user's id in project_id and its
+// created_at in a seventh column. Each branch finds the token by its
+// unique hash ($1) and follows primary keys from there.
+const viewerSQL = `
+SELECT 0 AS kind, u.id AS project_id, CAST(NULL AS BIGINT) AS permission_id,
+       u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username, u.created_at AS created_at
+  FROM api_tokens t JOIN users u ON u.id = t.user_id
+ WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+UNION ALL
+SELECT 1, NULL, up.permission_id, NULL, NULL, NULL, NULL
+  FROM api_tokens t JOIN user_permissions up ON up.user_id = t.user_id
+ WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+UNION ALL
+SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL, NULL
+  FROM api_tokens t JOIN user_groups ug ON ug.user_id = t.user_id
+  JOIN group_permissions gp ON gp.group_id = ug.group_id
+ WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+UNION ALL
+SELECT 6, NULL, r.revision, NULL, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
+
 // UserByToken returns the active user a token belongs to. An unknown or
 // revoked token, or one of an inactive user, is authz.ErrUnauthenticated.
 func (s *Store) UserByToken(ctx context.Context, secret string) (authz.User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Table("api_tokens t").Select("u.*").
-		Joins("JOIN users u ON u.id = t.user_id").
-		Where("t.token_hash = ? AND t.revoked_at IS NULL", authz.HashToken(secret)).
-		Take(&u).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return authz.User{}, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
-	}
+	u, _, err := s.ViewerByToken(ctx, secret)
+	return u, err
+}
+
+// ViewerByToken implements authz.ViewerStore: UserByToken, and what the
+// user holds globally, in one statement.
+func (s *Store) ViewerByToken(ctx context.Context, secret string) (authz.User, *authz.Grants, error) {
+	rows, err := s.query(ctx, viewerSQL, authz.HashToken(secret))
 	if err != nil {
-		return authz.User{}, dbError("look up token", err)
+		return authz.User{}, nil, dbError("look up token", err)
 	}
-	if !u.IsActive {
-		return authz.User{}, fmt.Errorf("the token's user is inactive: %w", authz.ErrUnauthenticated)
+	var v viewerRow
+	g, err := readGrants(rows, 0, &v)
+	switch {
+	case err != nil:
+		return authz.User{}, nil, dbError("look up token", err)
+	case !g.UserFound:
+		return authz.User{}, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+	case !g.IsActive:
+		return authz.User{}, nil, fmt.Errorf("the token's user is inactive: %w", authz.ErrUnauthenticated)
 	}
-	return u.domain(), nil
+	u := authz.User{ID: v.id, Username: g.Username, IsActive: true, IsSuperuser: g.IsSuperuser, CreatedAt: v.createdAt.UTC()}
+	return u, g, nil
 }
 
 // RevokeToken marks a token revoked; false when it does not exist or was

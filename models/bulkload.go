@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -368,7 +369,42 @@ func (s BulkSpec) generate(perms []Permission, base [4]int64, ppBase int64) (*bu
 // copyBulk streams the tables into PostgreSQL with COPY in one
 // transaction, then moves each identity sequence past the ids it set.
 func (db *DB) copyBulk(ctx context.Context, tables []*bulkTable) error {
-	conn, err := db.SQL().Conn(ctx)
+	return pgxTx(ctx, db.SQL(), func(tx pgx.Tx) error {
+		if err := copyTables(ctx, tx, tables); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if t.sequence && len(t.rows) > 0 {
+				q := fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT MAX(id) FROM %s))", t.name, t.name)
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return fmt.Errorf("move the id sequence of %s: %w", t.name, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// copyTables streams each table's rows into PostgreSQL with COPY, in the
+// order given (parents before children, for the foreign keys). Each COPY
+// counts as a statement.
+func copyTables(ctx context.Context, tx pgx.Tx, tables []*bulkTable) error {
+	for _, t := range tables {
+		if len(t.rows) == 0 {
+			continue
+		}
+		count(ctx, "COPY "+t.name)
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
+			return fmt.Errorf("copy into %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// pgxTx runs fn in a transaction on a pgx connection of the pool, for what
+// database/sql cannot do (COPY); it commits when fn returns nil.
+func pgxTx(ctx context.Context, pool *sql.DB, fn func(pgx.Tx) error) error {
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -378,26 +414,7 @@ func (db *DB) copyBulk(ctx context.Context, tables []*bulkTable) error {
 		if !ok {
 			return fmt.Errorf("PostgreSQL connection is a %T, not a pgx connection", driverConn)
 		}
-		tx, err := sc.Conn().Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(ctx)
-		for _, t := range tables {
-			if len(t.rows) == 0 {
-				continue
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
-				return fmt.Errorf("copy into %s: %w", t.name, err)
-			}
-			if t.sequence {
-				q := fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT MAX(id) FROM %s))", t.name, t.name)
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return fmt.Errorf("move the id sequence of %s: %w", t.name, err)
-				}
-			}
-		}
-		return tx.Commit(ctx)
+		return pgx.BeginFunc(ctx, sc.Conn(), fn)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/grantql/grantql/authz"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 )
 
@@ -88,72 +89,65 @@ func optional(s string, max int) *string {
 	return &s
 }
 
-// WriteDecisionLogs stores a batch of logs in one transaction: the logs in
-// multi-row INSERTs that return their ids (which it sets in logs), then
-// their entries and tags the same way. A user or project that no longer
-// exists (deleted between the check and the write) is stored as NULL, as
-// ON DELETE SET NULL would have done had the log been written first; the
-// username at the time of the write is kept beside the user id.
+// WriteDecisionLogs stores a batch of logs in one transaction, and sets
+// their ids in logs. A user or project that no longer exists (deleted
+// between the check and the write) is stored as NULL, as ON DELETE SET
+// NULL would have done had the log been written first; the username at
+// the time of the write is kept beside the user id. PostgreSQL takes the
+// batch with COPY (copyDecisionLogs); SQLite with multi-row INSERTs.
 func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog) error {
 	if len(logs) == 0 {
 		return nil
 	}
-	rows := make([]DecisionLog, len(logs))
+	var (
+		rows []DecisionLog
+		err  error
+	)
+	if s.dialect == Postgres {
+		rows, err = s.copyDecisionLogs(ctx, logs)
+	} else {
+		rows, err = s.insertDecisionLogs(ctx, logs)
+	}
+	if err != nil {
+		return dbError(fmt.Sprintf("write %d decision logs", len(logs)), err)
+	}
+	for i := range logs {
+		logs[i].ID, logs[i].CreatedAt = rows[i].ID, rows[i].CreatedAt
+	}
+	return nil
+}
+
+// insertDecisionLogs writes the batch with gorm: the logs in multi-row
+// INSERTs that return their ids, then their entries and tags the same way.
+func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {
+	var rows []DecisionLog
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		usernames, projects, err := logReferences(tx, logs)
-		if err != nil {
-			return err
-		}
-		for i, l := range logs {
-			created := l.CreatedAt.UTC().Truncate(time.Microsecond)
-			if l.CreatedAt.IsZero() {
-				created = now()
+		users, projects := logReferenceIDs(logs)
+		usernames := make(map[int64]string, len(users))
+		if len(users) > 0 {
+			var found []User
+			if err := tx.Select("id", "username").Where("id IN ?", users).Find(&found).Error; err != nil {
+				return fmt.Errorf("look up the logs' users: %w", err)
 			}
-			rows[i] = DecisionLog{
-				UID:        clip(l.UID, maxLogUID),
-				Name:       clip(l.Name, maxLogName),
-				Permission: clip(l.Perm, maxLogPermission),
-				Allowed:    l.Allowed,
-				Reason:     clip(string(l.Reason), maxLogReason),
-				ObjectType: optional(l.ObjectType, maxLogObjectType),
-				ObjectID:   optional(l.ObjectID, maxLogObjectID),
-				Source:     clip(l.Source, maxLogSource),
-				RequestID:  clip(l.RequestID, maxLogRequestID),
-				Backend:    clip(l.Backend, maxLogBackend),
-				CreatedAt:  created,
-			}
-			if name, ok := usernames[l.User]; ok {
-				rows[i].UserID, rows[i].Username = ref(l.User), clip(name, maxLogUsername)
-			}
-			if projects[l.Project] {
-				rows[i].ProjectID = ref(l.Project)
+			for _, u := range found {
+				usernames[u.ID] = u.Username
 			}
 		}
+		existing := make(map[int64]bool, len(projects))
+		if len(projects) > 0 {
+			var ids []int64
+			if err := tx.Model(&Project{}).Where("id IN ?", projects).Pluck("id", &ids).Error; err != nil {
+				return fmt.Errorf("look up the logs' projects: %w", err)
+			}
+			for _, id := range ids {
+				existing[id] = true
+			}
+		}
+		rows = logRows(logs, usernames, existing)
 		if err := tx.CreateInBatches(&rows, logInsertRows).Error; err != nil {
 			return fmt.Errorf("insert %d logs: %w", len(rows), err)
 		}
-		var (
-			entries []DecisionLogEntry
-			tags    []DecisionLogTag
-		)
-		for i, l := range logs {
-			seen := map[string]bool{}
-			for pos, e := range l.Entries {
-				var entryTags []string
-				for _, t := range e.Tags {
-					if t = cleanTag(t); t == "" {
-						continue
-					}
-					entryTags = append(entryTags, t)
-					if !seen[t] {
-						seen[t] = true
-						tags = append(tags, DecisionLogTag{DecisionLogID: rows[i].ID, Tag: t})
-					}
-				}
-				entries = append(entries, DecisionLogEntry{DecisionLogID: rows[i].ID, Position: pos,
-					Text: clean(e.Text), Tags: joinTags(entryTags)})
-			}
-		}
+		entries, tags := logChildren(logs, rows)
 		if len(entries) > 0 {
 			if err := tx.CreateInBatches(&entries, entryInsertRows).Error; err != nil {
 				return fmt.Errorf("insert %d log entries: %w", len(entries), err)
@@ -166,13 +160,153 @@ func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog)
 		}
 		return nil
 	})
-	if err != nil {
-		return dbError(fmt.Sprintf("write %d decision logs", len(logs)), err)
+	return rows, err
+}
+
+// logReferences is the one statement before a batch's COPY: the usernames
+// of the batch's users ($1) and which of its projects ($2) exist, each by
+// primary key, and $3 fresh log ids from the identity sequence, so that
+// the entries and tags can name their logs without a round trip per table.
+const logReferencesSQL = `
+SELECT 0 AS kind, u.id, u.username FROM users u WHERE u.id = ANY($1)
+UNION ALL
+SELECT 1, p.id, NULL FROM projects p WHERE p.id = ANY($2)
+UNION ALL
+SELECT 2, nextval(pg_get_serial_sequence('decision_logs', 'id')), NULL FROM generate_series(1, $3)`
+
+// copyDecisionLogs writes the batch into PostgreSQL in one transaction:
+// logReferencesSQL, then a COPY each into decision_logs,
+// decision_log_entries and decision_log_tags. COPY spends neither parsing
+// nor planning on the batch's thousands of values, nor a prepared
+// statement per batch size, which multi-row INSERTs would.
+func (s *Store) copyDecisionLogs(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {
+	var rows []DecisionLog
+	err := pgxTx(ctx, s.sql, func(tx pgx.Tx) error {
+		users, projects := logReferenceIDs(logs)
+		count(ctx, logReferencesSQL)
+		res, err := tx.Query(ctx, logReferencesSQL, users, projects, len(logs))
+		if err != nil {
+			return fmt.Errorf("look up the logs' users and projects: %w", err)
+		}
+		usernames, existing := make(map[int64]string, len(users)), make(map[int64]bool, len(projects))
+		ids := make([]int64, 0, len(logs))
+		for res.Next() {
+			var (
+				kind     int
+				id       int64
+				username *string
+			)
+			if err := res.Scan(&kind, &id, &username); err != nil {
+				res.Close()
+				return fmt.Errorf("look up the logs' users and projects: %w", err)
+			}
+			switch kind {
+			case 0:
+				usernames[id] = *username
+			case 1:
+				existing[id] = true
+			case 2:
+				ids = append(ids, id)
+			}
+		}
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("look up the logs' users and projects: %w", err)
+		}
+		rows = logRows(logs, usernames, existing)
+		copied := make([][]any, len(rows))
+		for i := range rows {
+			r := &rows[i]
+			r.ID = ids[i]
+			copied[i] = []any{r.ID, r.UID, r.Name, r.Permission, r.Allowed, r.Reason, r.UserID, r.ProjectID,
+				r.ObjectType, r.ObjectID, r.Source, r.RequestID, r.Backend, r.Username, r.CreatedAt}
+		}
+		entries, tags := logChildren(logs, rows)
+		entryRows := make([][]any, len(entries))
+		for i, e := range entries {
+			entryRows[i] = []any{e.DecisionLogID, e.Position, e.Text, e.Tags}
+		}
+		tagRows := make([][]any, len(tags))
+		for i, t := range tags {
+			tagRows[i] = []any{t.DecisionLogID, t.Tag}
+		}
+		return copyTables(ctx, tx, []*bulkTable{
+			{name: "decision_logs", rows: copied, columns: []string{"id", "uid", "name", "permission", "allowed", "reason",
+				"user_id", "project_id", "object_type", "object_id", "source", "request_id", "backend", "username", "created_at"}},
+			{name: "decision_log_entries", rows: entryRows, columns: []string{"decision_log_id", "position", "text", "tags"}},
+			{name: "decision_log_tags", rows: tagRows, columns: []string{"decision_log_id", "tag"}},
+		})
+	})
+	return rows, err
+}
+
+// logReferenceIDs returns the distinct users and projects the logs name.
+func logReferenceIDs(logs []authz.DecisionLog) (users, projects []int64) {
+	userSet, projectSet := map[int64]bool{}, map[int64]bool{}
+	for _, l := range logs {
+		if l.User > 0 {
+			userSet[l.User] = true
+		}
+		if l.Project > 0 {
+			projectSet[l.Project] = true
+		}
 	}
-	for i := range logs {
-		logs[i].ID, logs[i].CreatedAt = rows[i].ID, rows[i].CreatedAt
+	return keys(userSet), keys(projectSet)
+}
+
+// logRows turns logs into rows, given the usernames of the users that
+// exist and the set of projects that do.
+func logRows(logs []authz.DecisionLog, usernames map[int64]string, projects map[int64]bool) []DecisionLog {
+	rows := make([]DecisionLog, len(logs))
+	for i, l := range logs {
+		created := l.CreatedAt.UTC().Truncate(time.Microsecond)
+		if l.CreatedAt.IsZero() {
+			created = now()
+		}
+		rows[i] = DecisionLog{
+			UID:        clip(l.UID, maxLogUID),
+			Name:       clip(l.Name, maxLogName),
+			Permission: clip(l.Perm, maxLogPermission),
+			Allowed:    l.Allowed,
+			Reason:     clip(string(l.Reason), maxLogReason),
+			ObjectType: optional(l.ObjectType, maxLogObjectType),
+			ObjectID:   optional(l.ObjectID, maxLogObjectID),
+			Source:     clip(l.Source, maxLogSource),
+			RequestID:  clip(l.RequestID, maxLogRequestID),
+			Backend:    clip(l.Backend, maxLogBackend),
+			CreatedAt:  created,
+		}
+		if name, ok := usernames[l.User]; ok {
+			rows[i].UserID, rows[i].Username = ref(l.User), clip(name, maxLogUsername)
+		}
+		if projects[l.Project] {
+			rows[i].ProjectID = ref(l.Project)
+		}
 	}
-	return nil
+	return rows
+}
+
+// logChildren returns the entries and the distinct tags of the logs,
+// whose stored rows (with their ids) are rows.
+func logChildren(logs []authz.DecisionLog, rows []DecisionLog) (entries []DecisionLogEntry, tags []DecisionLogTag) {
+	for i, l := range logs {
+		seen := map[string]bool{}
+		for pos, e := range l.Entries {
+			var entryTags []string
+			for _, t := range e.Tags {
+				if t = cleanTag(t); t == "" {
+					continue
+				}
+				entryTags = append(entryTags, t)
+				if !seen[t] {
+					seen[t] = true
+					tags = append(tags, DecisionLogTag{DecisionLogID: rows[i].ID, Tag: t})
+				}
+			}
+			entries = append(entries, DecisionLogEntry{DecisionLogID: rows[i].ID, Position: pos,
+				Text: clean(e.Text), Tags: joinTags(entryTags)})
+		}
+	}
+	return entries, tags
 }
 
 // joinTags renders an entry's tags for its column, leaving out the tags
@@ -193,41 +327,6 @@ func joinTags(tags []string) string {
 		b.WriteString(t)
 	}
 	return b.String()
-}
-
-// logReferences returns the usernames of the batch's users and the set of
-// its projects that exist, each by primary key in one statement.
-func logReferences(tx *gorm.DB, logs []authz.DecisionLog) (map[int64]string, map[int64]bool, error) {
-	userSet, projectSet := map[int64]bool{}, map[int64]bool{}
-	for _, l := range logs {
-		if l.User > 0 {
-			userSet[l.User] = true
-		}
-		if l.Project > 0 {
-			projectSet[l.Project] = true
-		}
-	}
-	usernames := make(map[int64]string, len(userSet))
-	if len(userSet) > 0 {
-		var users []User
-		if err := tx.Select("id", "username").Where("id IN ?", keys(userSet)).Find(&users).Error; err != nil {
-			return nil, nil, fmt.Errorf("look up the logs' users: %w", err)
-		}
-		for _, u := range users {
-			usernames[u.ID] = u.Username
-		}
-	}
-	projects := make(map[int64]bool, len(projectSet))
-	if len(projectSet) > 0 {
-		var ids []int64
-		if err := tx.Model(&Project{}).Where("id IN ?", keys(projectSet)).Pluck("id", &ids).Error; err != nil {
-			return nil, nil, fmt.Errorf("look up the logs' projects: %w", err)
-		}
-		for _, id := range ids {
-			projects[id] = true
-		}
-	}
-	return usernames, projects, nil
 }
 
 func keys(set map[int64]bool) []int64 {
@@ -379,19 +478,36 @@ func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.De
 }
 
 // PurgeDecisionLogs deletes the logs created before t, with their entries
-// and tags (the foreign keys cascade), in chunks of purgeChunk logs found
-// through decision_logs_created_idx; it returns how many it deleted. A
-// cancelled ctx stops it between chunks, keeping what was deleted.
+// and tags, in chunks of purgeChunk logs found through
+// decision_logs_created_idx, each chunk in one transaction; it returns how
+// many it deleted. A cancelled ctx stops it between chunks, keeping what
+// was deleted. Entries and tags are deleted by their logs' ids: on
+// PostgreSQL no foreign key cascades to them (migration 00007).
 func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
 	for {
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM decision_logs WHERE id IN (
-			SELECT id FROM decision_logs WHERE created_at < ? ORDER BY created_at, id LIMIT ?)`, t.UTC(), purgeChunk)
-		if res.Error != nil {
-			return total, dbError(fmt.Sprintf("purge decision logs before %s", t.UTC().Format(time.RFC3339)), res.Error)
+		var n int64
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var ids []int64
+			err := tx.Raw(`SELECT id FROM decision_logs WHERE created_at < ? ORDER BY created_at, id LIMIT ?`,
+				t.UTC(), purgeChunk).Scan(&ids).Error
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			for _, child := range []any{&DecisionLogEntry{}, &DecisionLogTag{}} {
+				if err := tx.Where("decision_log_id IN ?", ids).Delete(child).Error; err != nil {
+					return err
+				}
+			}
+			res := tx.Where("id IN ?", ids).Delete(&DecisionLog{})
+			n = res.RowsAffected
+			return res.Error
+		})
+		if err != nil {
+			return total, dbError(fmt.Sprintf("purge decision logs before %s", t.UTC().Format(time.RFC3339)), err)
 		}
-		total += res.RowsAffected
-		if res.RowsAffected < int64(purgeChunk) {
+		total += n
+		if n < int64(purgeChunk) {
 			return total, nil
 		}
 		if err := ctx.Err(); err != nil {

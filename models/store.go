@@ -50,7 +50,8 @@ func dbError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	var pgErr *pgconn.PgError
+	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 		return fmt.Errorf("%s: %w", op, authz.ErrConflict)
 	}
 	if isConnError(err) {
@@ -58,6 +59,10 @@ func dbError(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key, which gorm
+// translates but a statement run on pgx directly (COPY) reports as it is.
+const uniqueViolation = "23505"
 
 func isConnError(err error) bool {
 	var (

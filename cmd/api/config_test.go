@@ -131,11 +131,14 @@ func TestServeOperations(t *testing.T) {
 				}
 			}
 
+			// Request lines reach the log within logFlushEvery.
 			var line map[string]any
-			for _, l := range strings.Split(srv.stderr.String(), "\n") {
-				var m map[string]any
-				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == "allowed-one" {
-					line = m
+			for deadline := time.Now().Add(5 * time.Second); line == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				for _, l := range strings.Split(srv.stderr.String(), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == "allowed-one" {
+						line = m
+					}
 				}
 			}
 			if line["viewer"] != "1" || line["operation"] != "Me" || line["status"] != 200.0 {

@@ -63,10 +63,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.validateAPI(); err != nil {
 		return err
 	}
-	log, err := cfg.logger(stderr)
+	lines := newLogBuffer(stderr, logFlushEvery)
+	defer lines.Close()
+	log, err := cfg.logger(lines)
 	if err != nil {
 		return err
 	}
+	log = slog.New(flushingHandler{Handler: log.Handler(), buf: lines})
 	slog.SetDefault(log)
 	if cfg.debugAddr != "" {
 		stopDebug, err := startDebug(cfg.debugAddr, log)

@@ -167,9 +167,15 @@ func BenchmarkWriteDecisionLogs(b *testing.B) {
 				}
 			}
 			logs := sink.logs[:batch]
-			rows := 0
+			rows := 0 // the log, its entries and its distinct tags
 			for _, l := range logs {
-				rows += 1 + len(l.Entries)
+				tags := map[string]bool{}
+				for _, e := range l.Entries {
+					for _, t := range e.Tags {
+						tags[t] = true
+					}
+				}
+				rows += 1 + len(l.Entries) + len(tags)
 			}
 			n := 0
 			for b.Loop() {

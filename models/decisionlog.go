@@ -212,6 +212,9 @@ func (s *Store) copyDecisionLogs(ctx context.Context, logs []authz.DecisionLog) 
 		if err := res.Err(); err != nil {
 			return fmt.Errorf("look up the logs' users and projects: %w", err)
 		}
+		if len(ids) != len(logs) {
+			return fmt.Errorf("reserved %d log ids for %d logs", len(ids), len(logs))
+		}
 		rows = logRows(logs, usernames, existing)
 		copied := make([][]any, len(rows))
 		for i := range rows {

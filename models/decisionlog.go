@@ -163,7 +163,7 @@ func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog
 	return rows, err
 }
 
-// logReferences is the one statement before a batch's COPY: the usernames
+// logReferencesSQL is the one statement before a batch's COPY: the usernames
 // of the batch's users ($1) and which of its projects ($2) exist, each by
 // primary key, and $3 fresh log ids from the identity sequence, so that
 // the entries and tags can name their logs without a round trip per table.

@@ -2,8 +2,10 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,13 +20,13 @@ import (
 
 var _ authz.DecisionLogStore = (*Store)(nil)
 
-// Insert sizes. A multi-row INSERT binds one placeholder per column per
-// row: decision_logs takes 13, so 1,000 rows bind 13,000, well under
-// SQLite's limit of 32,766 and PostgreSQL's of 65,535; entries (4 columns)
-// and tags (2) fit 5,000 rows as easily.
+// Insert sizes (SQLite). A multi-row INSERT binds one placeholder per
+// column per row: decision_logs takes 16, so 1,000 rows bind 16,000, well
+// under SQLite's limit of 32,766; tags (2 columns) fit 5,000 rows as
+// easily.
 const (
-	logInsertRows   = 1000
-	entryInsertRows = 5000
+	logInsertRows = 1000
+	tagInsertRows = 5000
 )
 
 // purgeChunk is how many logs one DELETE of a purge removes. A purge runs
@@ -49,7 +51,6 @@ const (
 	maxLogBackend    = 100
 	maxLogUsername   = 150
 	maxLogTag        = 100
-	maxEntryTags     = 255
 )
 
 // clean makes s storable in a text column: valid UTF-8 without NUL bytes,
@@ -74,8 +75,10 @@ func clip(s string, max int) string {
 	return string([]rune(s)[:max])
 }
 
-// cleanTag makes a tag storable: entries keep their tags comma-separated,
-// so a comma inside a tag becomes "_"; an empty tag is dropped.
+// cleanTag makes a tag storable: clipped to decision_log_tags' column, and
+// a comma inside it becomes "_", as when entries kept their tags
+// comma-separated (migration 00008 can still take the lines back there);
+// an empty tag is dropped.
 func cleanTag(tag string) string {
 	return strings.TrimSpace(clip(strings.ReplaceAll(tag, ",", "_"), maxLogTag))
 }
@@ -118,7 +121,7 @@ func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog)
 }
 
 // insertDecisionLogs writes the batch with gorm: the logs in multi-row
-// INSERTs that return their ids, then their entries and tags the same way.
+// INSERTs that return their ids, then their tags the same way.
 func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {
 	var rows []DecisionLog
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -143,18 +146,13 @@ func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog
 				existing[id] = true
 			}
 		}
-		rows = logRows(logs, usernames, existing)
+		var tagged logTags
+		rows, tagged = logRows(logs, usernames, existing)
 		if err := tx.CreateInBatches(&rows, logInsertRows).Error; err != nil {
 			return fmt.Errorf("insert %d logs: %w", len(rows), err)
 		}
-		entries, tags := logChildren(logs, rows)
-		if len(entries) > 0 {
-			if err := tx.CreateInBatches(&entries, entryInsertRows).Error; err != nil {
-				return fmt.Errorf("insert %d log entries: %w", len(entries), err)
-			}
-		}
-		if len(tags) > 0 {
-			if err := tx.CreateInBatches(&tags, entryInsertRows).Error; err != nil {
+		if tags := tagged.rows(rows); len(tags) > 0 {
+			if err := tx.CreateInBatches(&tags, tagInsertRows).Error; err != nil {
 				return fmt.Errorf("insert %d log tags: %w", len(tags), err)
 			}
 		}
@@ -166,7 +164,7 @@ func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog
 // logReferencesSQL is the one statement before a batch's COPY: the usernames
 // of the batch's users ($1) and which of its projects ($2) exist, each by
 // primary key, and $3 fresh log ids from the identity sequence, so that
-// the entries and tags can name their logs without a round trip per table.
+// the tags can name their logs without a round trip for the logs' ids.
 const logReferencesSQL = `
 SELECT 0 AS kind, u.id, u.username FROM users u WHERE u.id = ANY($1)
 UNION ALL
@@ -175,8 +173,8 @@ UNION ALL
 SELECT 2, nextval(pg_get_serial_sequence('decision_logs', 'id')), NULL FROM generate_series(1, $3)`
 
 // copyDecisionLogs writes the batch into PostgreSQL in one transaction:
-// logReferencesSQL, then a COPY each into decision_logs,
-// decision_log_entries and decision_log_tags. COPY spends neither parsing
+// logReferencesSQL, then a COPY into decision_logs and, when a log has a
+// tag other than auto, one into decision_log_tags. COPY spends neither parsing
 // nor planning on the batch's thousands of values, nor a prepared
 // statement per batch size, which multi-row INSERTs would.
 func (s *Store) copyDecisionLogs(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {
@@ -215,27 +213,25 @@ func (s *Store) copyDecisionLogs(ctx context.Context, logs []authz.DecisionLog) 
 		if len(ids) != len(logs) {
 			return fmt.Errorf("reserved %d log ids for %d logs", len(ids), len(logs))
 		}
-		rows = logRows(logs, usernames, existing)
+		var tagged logTags
+		rows, tagged = logRows(logs, usernames, existing)
 		copied := make([][]any, len(rows))
 		for i := range rows {
 			r := &rows[i]
 			r.ID = ids[i]
 			copied[i] = []any{r.ID, r.UID, r.Name, r.Permission, r.Allowed, r.Reason, r.UserID, r.ProjectID,
-				r.ObjectType, r.ObjectID, r.Source, r.RequestID, r.Backend, r.Username, r.CreatedAt}
+				r.ObjectType, r.ObjectID, r.Source, r.RequestID, r.Backend, r.Username, r.CreatedAt,
+				r.Entries, r.AutoTagged}
 		}
-		entries, tags := logChildren(logs, rows)
-		entryRows := make([][]any, len(entries))
-		for i, e := range entries {
-			entryRows[i] = []any{e.DecisionLogID, e.Position, e.Text, e.Tags}
-		}
+		tags := tagged.rows(rows)
 		tagRows := make([][]any, len(tags))
 		for i, t := range tags {
 			tagRows[i] = []any{t.DecisionLogID, t.Tag}
 		}
 		return copyTables(ctx, tx, []*bulkTable{
 			{name: "decision_logs", rows: copied, columns: []string{"id", "uid", "name", "permission", "allowed", "reason",
-				"user_id", "project_id", "object_type", "object_id", "source", "request_id", "backend", "username", "created_at"}},
-			{name: "decision_log_entries", rows: entryRows, columns: []string{"decision_log_id", "position", "text", "tags"}},
+				"user_id", "project_id", "object_type", "object_id", "source", "request_id", "backend", "username", "created_at",
+				"entries", "auto_tagged"}},
 			{name: "decision_log_tags", rows: tagRows, columns: []string{"decision_log_id", "tag"}},
 		})
 	})
@@ -257,10 +253,30 @@ func logReferenceIDs(logs []authz.DecisionLog) (users, projects []int64) {
 }
 
 // logRows turns logs into rows, given the usernames of the users that
-// exist and the set of projects that do.
-func logRows(logs []authz.DecisionLog, usernames map[int64]string, projects map[int64]bool) []DecisionLog {
+// exist and the set of projects that do, and returns the logs' tags other
+// than auto.
+func logRows(logs []authz.DecisionLog, usernames map[int64]string, projects map[int64]bool) ([]DecisionLog, logTags) {
 	rows := make([]DecisionLog, len(logs))
+	tagged := logTags{}
+	var lines []storedEntry
 	for i, l := range logs {
+		lines = lines[:0]
+		auto := false
+		for _, e := range l.Entries {
+			tags := make([]string, 0, len(e.Tags))
+			for _, t := range e.Tags {
+				if t = cleanTag(t); t == "" {
+					continue
+				}
+				tags = append(tags, t)
+				if t == authz.TagAuto {
+					auto = true
+				} else if !slices.Contains(tagged[i], t) {
+					tagged[i] = append(tagged[i], t)
+				}
+			}
+			lines = append(lines, storedEntry{Text: clean(e.Text), Tags: tags})
+		}
 		created := l.CreatedAt.UTC().Truncate(time.Microsecond)
 		if l.CreatedAt.IsZero() {
 			created = now()
@@ -277,6 +293,8 @@ func logRows(logs []authz.DecisionLog, usernames map[int64]string, projects map[
 			RequestID:  clip(l.RequestID, maxLogRequestID),
 			Backend:    clip(l.Backend, maxLogBackend),
 			CreatedAt:  created,
+			Entries:    encodeEntries(lines),
+			AutoTagged: auto,
 		}
 		if name, ok := usernames[l.User]; ok {
 			rows[i].UserID, rows[i].Username = ref(l.User), clip(name, maxLogUsername)
@@ -285,51 +303,58 @@ func logRows(logs []authz.DecisionLog, usernames map[int64]string, projects map[
 			rows[i].ProjectID = ref(l.Project)
 		}
 	}
-	return rows
+	return rows, tagged
 }
 
-// logChildren returns the entries and the distinct tags of the logs,
-// whose stored rows (with their ids) are rows.
-func logChildren(logs []authz.DecisionLog, rows []DecisionLog) (entries []DecisionLogEntry, tags []DecisionLogTag) {
-	for i, l := range logs {
-		seen := map[string]bool{}
-		for pos, e := range l.Entries {
-			var entryTags []string
-			for _, t := range e.Tags {
-				if t = cleanTag(t); t == "" {
-					continue
-				}
-				entryTags = append(entryTags, t)
-				if !seen[t] {
-					seen[t] = true
-					tags = append(tags, DecisionLogTag{DecisionLogID: rows[i].ID, Tag: t})
-				}
-			}
-			entries = append(entries, DecisionLogEntry{DecisionLogID: rows[i].ID, Position: pos,
-				Text: clean(e.Text), Tags: joinTags(entryTags)})
-		}
-	}
-	return entries, tags
+// storedEntry is a log line as decision_logs.entries stores it.
+type storedEntry struct {
+	Text string   `json:"text"`
+	Tags []string `json:"tags"`
 }
 
-// joinTags renders an entry's tags for its column, leaving out the tags
-// that do not fit (the log's tag rows still have them).
-func joinTags(tags []string) string {
-	var b strings.Builder
-	for _, t := range tags {
-		n := utf8.RuneCountInString(b.String())
-		if b.Len() > 0 {
-			n++
-		}
-		if n+utf8.RuneCountInString(t) > maxEntryTags {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(t)
+// encodeEntries renders a log's lines for its entries column.
+func encodeEntries(lines []storedEntry) string {
+	if len(lines) == 0 {
+		return "[]"
 	}
-	return b.String()
+	b, err := json.Marshal(lines)
+	if err != nil {
+		// Strings and slices of strings always encode.
+		panic(fmt.Sprintf("encode decision log entries: %v", err))
+	}
+	return string(b)
+}
+
+// decodeEntries reads an entries column back.
+func decodeEntries(column string) ([]authz.LogEntry, error) {
+	var lines []storedEntry
+	if err := json.Unmarshal([]byte(column), &lines); err != nil {
+		return nil, err
+	}
+	out := make([]authz.LogEntry, len(lines))
+	for i, l := range lines {
+		if l.Tags == nil {
+			l.Tags = []string{}
+		}
+		out[i] = authz.LogEntry{Text: l.Text, Tags: l.Tags}
+	}
+	return out, nil
+}
+
+// logTags are the distinct tags other than auto of a batch's logs, by
+// the logs' index in the batch.
+type logTags map[int][]string
+
+// rows returns the tags as rows of decision_log_tags, given the batch's
+// stored rows (with their ids).
+func (lt logTags) rows(logs []DecisionLog) []DecisionLogTag {
+	var out []DecisionLogTag
+	for i := range logs {
+		for _, t := range lt[i] {
+			out = append(out, DecisionLogTag{DecisionLogID: logs[i].ID, Tag: t})
+		}
+	}
+	return out
 }
 
 func keys(set map[int64]bool) []int64 {
@@ -341,7 +366,7 @@ func keys(set map[int64]bool) []int64 {
 }
 
 // DecisionLogs returns up to limit logs matching f, with their entries,
-// newest first, strictly older than the log with id before (0: from the
+// in one statement, newest first, strictly older than the log with id before (0: from the
 // newest). A user or project of 0 selects the logs without one (anonymous
 // checks, or users deleted since); an object type or id of "" selects
 // logs without an object. Times select since ≤ created_at < until.
@@ -353,14 +378,19 @@ func keys(set map[int64]bool) []int64 {
 // unselective ones (allowed, an object type), it reads the primary key
 // backwards until the page is full. A tag is looked up in
 // decision_log_tags, whose primary key (tag, decision_log_id) gives the
-// tagged logs newest first.
+// tagged logs newest first; the tag auto, which nearly every log has, is
+// the auto_tagged flag, read on the rows the other filters select.
 func (s *Store) DecisionLogs(ctx context.Context, f authz.DecisionLogFilter, before int64, limit int) ([]authz.DecisionLog, error) {
 	if limit <= 0 {
 		return []authz.DecisionLog{}, nil
 	}
 	var q filter
 	from, key := "decision_logs d", "d.id"
-	if f.Tag != nil {
+	switch {
+	case f.Tag == nil:
+	case *f.Tag == authz.TagAuto:
+		q.eq("d.auto_tagged", true)
+	default:
 		// decision_log_tags' primary key (tag, decision_log_id).
 		from, key = "decision_log_tags t JOIN decision_logs d ON d.id = t.decision_log_id", "t.decision_log_id"
 		q.eq("t.tag", *f.Tag)
@@ -391,7 +421,7 @@ func (s *Store) DecisionLogs(ctx context.Context, f authz.DecisionLogFilter, bef
 	if err := s.db.WithContext(ctx).Raw(sql, append(q.args, limit)...).Scan(&rows).Error; err != nil {
 		return nil, dbError("list decision logs", err)
 	}
-	return s.withEntries(ctx, rows)
+	return logsOf(rows)
 }
 
 // optionalEq adds "column = v", where v "" selects NULL.
@@ -405,7 +435,7 @@ func optionalEq(q *filter, column string, v *string) {
 	}
 }
 
-// DecisionLogByID returns one log with its entries: a *authz.NotFoundError
+// DecisionLogByID returns one log: a *authz.NotFoundError
 // when there is none.
 func (s *Store) DecisionLogByID(ctx context.Context, id int64) (authz.DecisionLog, error) {
 	var row DecisionLog
@@ -416,7 +446,7 @@ func (s *Store) DecisionLogByID(ctx context.Context, id int64) (authz.DecisionLo
 	if err != nil {
 		return authz.DecisionLog{}, dbError(fmt.Sprintf("load decision log %d", id), err)
 	}
-	logs, err := s.withEntries(ctx, []DecisionLog{row})
+	logs, err := logsOf([]DecisionLog{row})
 	if err != nil {
 		return authz.DecisionLog{}, err
 	}
@@ -434,28 +464,25 @@ func (s *Store) DecisionLogByUID(ctx context.Context, uid string) (authz.Decisio
 	if err != nil {
 		return authz.DecisionLog{}, dbError(fmt.Sprintf("load decision log %q", uid), err)
 	}
-	logs, err := s.withEntries(ctx, []DecisionLog{row})
+	logs, err := logsOf([]DecisionLog{row})
 	if err != nil {
 		return authz.DecisionLog{}, err
 	}
 	return logs[0], nil
 }
 
-// withEntries converts rows to logs and loads their entries in one
-// statement, through the unique (decision_log_id, position) index.
-func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.DecisionLog, error) {
+// logsOf converts stored rows to logs.
+func logsOf(rows []DecisionLog) ([]authz.DecisionLog, error) {
 	out := make([]authz.DecisionLog, len(rows))
-	if len(rows) == 0 {
-		return out, nil
-	}
-	ids := make([]int64, len(rows))
-	index := make(map[int64]int, len(rows))
 	for i, r := range rows {
-		ids[i], index[r.ID] = r.ID, i
+		entries, err := decodeEntries(r.Entries)
+		if err != nil {
+			return nil, fmt.Errorf("decision log %d: entries: %w", r.ID, err)
+		}
 		out[i] = authz.DecisionLog{
 			ID: r.ID, UID: r.UID, Name: r.Name, Perm: r.Permission, Allowed: r.Allowed, Reason: authz.Reason(r.Reason),
 			User: deref(r.UserID), Project: deref(r.ProjectID), Source: r.Source, RequestID: r.RequestID,
-			Backend: r.Backend, CreatedAt: r.CreatedAt.UTC(), Entries: []authz.LogEntry{},
+			Backend: r.Backend, CreatedAt: r.CreatedAt.UTC(), Entries: entries,
 		}
 		if r.ObjectType != nil {
 			out[i].ObjectType = *r.ObjectType
@@ -464,28 +491,15 @@ func (s *Store) withEntries(ctx context.Context, rows []DecisionLog) ([]authz.De
 			out[i].ObjectID = *r.ObjectID
 		}
 	}
-	var entries []DecisionLogEntry
-	err := s.db.WithContext(ctx).Where("decision_log_id IN ?", ids).Order("decision_log_id, position").Find(&entries).Error
-	if err != nil {
-		return nil, dbError("load decision log entries", err)
-	}
-	for _, e := range entries {
-		l := &out[index[e.DecisionLogID]]
-		tags := []string{}
-		if e.Tags != "" {
-			tags = strings.Split(e.Tags, ",")
-		}
-		l.Entries = append(l.Entries, authz.LogEntry{Text: e.Text, Tags: tags})
-	}
 	return out, nil
 }
 
-// PurgeDecisionLogs deletes the logs created before t, with their entries
-// and tags, in chunks of purgeChunk logs found through
+// PurgeDecisionLogs deletes the logs created before t, with their tags,
+// in chunks of purgeChunk logs found through
 // decision_logs_created_idx, each chunk in one transaction; it returns how
 // many it deleted. A cancelled ctx stops it between chunks, keeping what
-// was deleted. Entries and tags are deleted by their logs' ids: on
-// PostgreSQL no foreign key cascades to them (migration 00007).
+// was deleted. Tags are deleted by their logs' ids: on PostgreSQL no
+// foreign key cascades to them (migration 00007).
 func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
 	for {
@@ -497,10 +511,8 @@ func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, erro
 			if err != nil || len(ids) == 0 {
 				return err
 			}
-			for _, child := range []any{&DecisionLogEntry{}, &DecisionLogTag{}} {
-				if err := tx.Where("decision_log_id IN ?", ids).Delete(child).Error; err != nil {
-					return err
-				}
+			if err := tx.Where("decision_log_id IN ?", ids).Delete(&DecisionLogTag{}).Error; err != nil {
+				return err
 			}
 			res := tx.Where("id IN ?", ids).Delete(&DecisionLog{})
 			n = res.RowsAffected

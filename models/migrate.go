@@ -51,6 +51,14 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 	return len(res), nil
 }
 
+// UpTo applies the pending migrations up to and including version.
+func (m *Migrator) UpTo(ctx context.Context, version int64) error {
+	if _, err := m.provider.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate up to %d: %w", version, err)
+	}
+	return nil
+}
+
 // Down rolls back the newest migration.
 func (m *Migrator) Down(ctx context.Context) error {
 	if _, err := m.provider.Down(ctx); err != nil {

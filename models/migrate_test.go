@@ -15,11 +15,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			db := dbtest.OpenEmpty(t, dialect)
-			m, err := models.NewMigrator(db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, m := emptyMigrator(t, dialect)
 			st, err := m.Status(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -62,6 +58,18 @@ func TestMigrationsUpDownUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyMigrator returns a database without any migration applied, and its
+// migrator.
+func emptyMigrator(t *testing.T, dialect string) (*models.DB, *models.Migrator) {
+	t.Helper()
+	db := dbtest.OpenEmpty(t, dialect)
+	m, err := models.NewMigrator(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, m
 }
 
 func countPermissions(t *testing.T, db *models.DB) int64 {

@@ -126,19 +126,16 @@ type DecisionLog struct {
 	Backend    string
 	Username   string
 	CreatedAt  time.Time
+	// Entries holds the log's lines, in order, as a JSON array of
+	// {"text": …, "tags": […]}.
+	Entries string
+	// AutoTagged says that one of the lines carries the tag auto, which
+	// decision_log_tags leaves out (migration 00008).
+	AutoTagged bool
 }
 
-// DecisionLogEntry is one line of a decision log; Tags is comma-separated.
-type DecisionLogEntry struct {
-	ID            int64
-	DecisionLogID int64
-	Position      int
-	Text          string
-	Tags          string
-}
-
-// DecisionLogTag says that a decision log has a tag: one of its entries
-// carries it.
+// DecisionLogTag says that a decision log has a tag other than auto: one
+// of its entries carries it.
 type DecisionLogTag struct {
 	DecisionLogID int64  `gorm:"primaryKey;autoIncrement:false"`
 	Tag           string `gorm:"primaryKey"`
@@ -175,7 +172,7 @@ func All() []any {
 	return []any{
 		&User{}, &Group{}, &UserGroup{}, &Permission{}, &UserPermission{}, &GroupPermission{},
 		&Project{}, &Page{}, &ProjectPermission{}, &ProjectPermissionUser{}, &ProjectPermissionGroup{},
-		&APIToken{}, &DecisionLog{}, &DecisionLogEntry{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
+		&APIToken{}, &DecisionLog{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
 		&AuthzRevision{},
 	}
 }

@@ -216,10 +216,21 @@ func RequestIDFrom(ctx context.Context) string {
 	return s
 }
 
-// newLogUID returns 128 random bits in hex: unique without asking the
-// database, so that a log has its id before it is stored.
+// newLogUID returns 32 hex digits: the Unix time in milliseconds (48
+// bits), then 80 random bits. It is unique without asking the database,
+// so that a log has its id before it is stored, and unguessable; the time
+// first makes uids grow with the logs, so the store adds each to the end
+// of its unique index (decision_logs_uid_idx) instead of at a random place
+// in it: with millions of logs an index of random keys no longer fits in
+// PostgreSQL's buffers, and BenchmarkWriteDecisionLogs stored 19,888 logs
+// a second with random uids against 27,422 with growing ones, at 2.5
+// million logs. The uid tells no more than the log's createdAt.
 func newLogUID() string {
-	b := make([]byte, 16)
-	rand.Read(b) // crypto/rand.Read never fails (it panics instead)
-	return hex.EncodeToString(b)
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	rand.Read(b[6:]) // crypto/rand.Read never fails (it panics instead)
+	return hex.EncodeToString(b[:])
 }

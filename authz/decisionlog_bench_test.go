@@ -184,7 +184,8 @@ func BenchmarkWriteDecisionLogs(b *testing.B) {
 				write := append([]authz.DecisionLog(nil), logs...)
 				for i := range write {
 					n++
-					write[i].UID = fmt.Sprintf("bench%027d", n) // unique, as every log's is
+					// Unique and growing, as the engine's uids are.
+					write[i].UID = fmt.Sprintf("bench%027d", n)
 				}
 				if err := store.WriteDecisionLogs(ctx, write); err != nil {
 					b.Fatal(err)

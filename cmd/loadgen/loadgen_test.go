@@ -115,8 +115,9 @@ func TestSoak(t *testing.T) {
 			if !s.ErrorsPass || s.Errors != 0 {
 				t.Errorf("soak errors = %d, want 0\n%s", s.Errors, stdout)
 			}
-			if !s.LogsPass || s.LogsExpected == 0 || s.LogsFound != s.LogsExpected {
-				t.Errorf("decision logs: %d found, %d expected; want equal and not 0\n%s", s.LogsFound, s.LogsExpected, stdout)
+			if !s.LogsPass || s.LogsExpected == 0 || s.LogsFound != s.LogsExpected || s.LogsWhole != s.LogsFound {
+				t.Errorf("decision logs: %d found, %d expected, %d whole; want all equal and not 0\n%s",
+					s.LogsFound, s.LogsExpected, s.LogsWhole, stdout)
 			}
 			if !s.RecheckPass || s.Rechecked < 100 || s.Disagreed != 0 {
 				t.Errorf("re-check: %d answers, %d disagree; want at least 100 and none\n%s", s.Rechecked, s.Disagreed, stdout)

@@ -223,7 +223,8 @@ func (r *soakReport) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  server RSS      n/a (no /proc)  FAIL\n")
 	}
-	fmt.Fprintf(w, "  decision logs   %s expected, %s found  %s\n", commas(r.LogsExpected), commas(r.LogsFound), verdict(r.LogsPass))
+	fmt.Fprintf(w, "  decision logs   %s expected, %s found, %s of them whole  %s\n",
+		commas(r.LogsExpected), commas(r.LogsFound), commas(r.LogsWhole), verdict(r.LogsPass))
 	for _, s := range r.LogsDetail {
 		fmt.Fprintf(w, "                  %s\n", s)
 	}

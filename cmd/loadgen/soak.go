@@ -46,10 +46,13 @@ type soakReport struct {
 	RSSByMinute []int64 `json:"rssByMinute,omitempty"`
 	RSSPass     bool    `json:"rssPass"`
 
-	LogsExpected int64    `json:"decisionLogsExpected"`
-	LogsFound    int64    `json:"decisionLogsFound"`
-	LogsPass     bool     `json:"decisionLogsPass"`
-	LogsDetail   []string `json:"decisionLogsDetail,omitempty"`
+	LogsExpected int64 `json:"decisionLogsExpected"`
+	LogsFound    int64 `json:"decisionLogsFound"`
+	// LogsWhole counts the logs found whose lines end in their RESULT
+	// line, tagged auto (SPEC §3): all of them, if nothing was cut.
+	LogsWhole  int64    `json:"decisionLogsWhole"`
+	LogsPass   bool     `json:"decisionLogsPass"`
+	LogsDetail []string `json:"decisionLogsDetail,omitempty"`
 
 	Rechecked   int      `json:"rechecked"`
 	Disagreed   int      `json:"disagreed"`
@@ -134,11 +137,14 @@ func recheck(ctx context.Context, db *sql.DB, dialect string, answers []answer) 
 	return diff, nil
 }
 
-// countDecisionLogs counts the rows of decision_logs.
-func countDecisionLogs(ctx context.Context, db *sql.DB) (int64, error) {
-	var n int64
-	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM decision_logs").Scan(&n)
-	return n, err
+// countDecisionLogs counts the rows of decision_logs, and those whose
+// stored lines (a JSON array) end in the automatic RESULT line.
+func countDecisionLogs(ctx context.Context, db *sql.DB) (all, whole int64, err error) {
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN auto_tagged AND (
+		entries LIKE '%{"text":"RESULT: Permission Granted","tags":["auto"]}]'
+		OR entries LIKE '%{"text":"RESULT: Permission Denied","tags":["auto"]}]') THEN 1 ELSE 0 END), 0)
+		FROM decision_logs`).Scan(&all, &whole)
+	return all, whole, err
 }
 
 // logMismatches explains a decision-log count that differs: the requests
@@ -228,10 +234,10 @@ func judgeSoak(ctx context.Context, r *soakReport, dbURL string, p *prepared, wo
 	}
 	defer db.Close()
 	sqlDB := db.SQL()
-	if r.LogsFound, err = countDecisionLogs(ctx, sqlDB); err != nil {
+	if r.LogsFound, r.LogsWhole, err = countDecisionLogs(ctx, sqlDB); err != nil {
 		return fmt.Errorf("count decision logs: %w", err)
 	}
-	r.LogsPass = r.LogsFound == r.LogsExpected
+	r.LogsPass = r.LogsFound == r.LogsExpected && r.LogsWhole == r.LogsFound
 	if !r.LogsPass {
 		if r.LogsDetail, err = logMismatches(ctx, sqlDB, answered); err != nil {
 			return fmt.Errorf("explain the decision-log count: %w", err)

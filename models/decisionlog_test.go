@@ -101,9 +101,15 @@ func TestDecisionLogsRoundTrip(t *testing.T) {
 				t.Fatalf("WriteDecisionLogs set ids %d then %d, want increasing", logs[i-1].ID, logs[i].ID)
 			}
 		}
-		got, err := s.DecisionLogs(ctx, authz.DecisionLogFilter{}, 0, 100)
+		// A page of logs, with their lines, is one statement; so is one log.
+		var counter models.StatementCounter
+		counted := counter.WithCounting(ctx)
+		got, err := s.DecisionLogs(counted, authz.DecisionLogFilter{}, 0, 100)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if n := counter.Count(); n != 1 {
+			t.Errorf("DecisionLogs ran %d statements, want 1", n)
 		}
 		want := slices.Clone(logs)
 		slices.Reverse(want)
@@ -111,9 +117,13 @@ func TestDecisionLogsRoundTrip(t *testing.T) {
 			t.Errorf("DecisionLogs(no filter) mismatch (-want +got):\n%s", diff)
 		}
 		for _, l := range logs {
-			one, err := s.DecisionLogByID(ctx, l.ID)
+			counter.Reset()
+			one, err := s.DecisionLogByID(counted, l.ID)
 			if err != nil {
 				t.Fatalf("DecisionLogByID(%d): %v", l.ID, err)
+			}
+			if n := counter.Count(); n != 1 {
+				t.Errorf("DecisionLogByID(%d) ran %d statements, want 1", l.ID, n)
 			}
 			if diff := cmp.Diff(l, one, logCmp); diff != "" {
 				t.Errorf("DecisionLogByID(%d) mismatch (-want +got):\n%s", l.ID, diff)

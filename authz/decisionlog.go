@@ -132,8 +132,11 @@ type logKey struct {
 
 // newLog assembles the log of one decision from its body.
 func (e *Engine) newLog(ctx context.Context, user int64, username string, req CheckRequest, d Decision, body []LogEntry) *DecisionLog {
+	// In UTC to the microsecond, as the log is stored, so that
+	// Decision.log and the stored log agree.
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	l := &DecisionLog{
-		UID:       newLogUID(),
+		UID:       newLogUID(now),
 		Name:      LogName(d.Perm, req.Object),
 		Perm:      d.Perm,
 		Allowed:   d.Allowed,
@@ -143,9 +146,7 @@ func (e *Engine) newLog(ctx context.Context, user int64, username string, req Ch
 		Source:    LogSourceFrom(ctx),
 		RequestID: RequestIDFrom(ctx),
 		Backend:   d.Backend,
-		// In UTC to the microsecond, as the log is stored, so that
-		// Decision.log and the stored log agree.
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+		CreatedAt: now,
 	}
 	if req.Object != nil {
 		l.ObjectType, l.ObjectID = req.Object.Type, req.Object.ID
@@ -216,8 +217,8 @@ func RequestIDFrom(ctx context.Context) string {
 	return s
 }
 
-// newLogUID returns 32 hex digits: the Unix time in milliseconds (48
-// bits), then 80 random bits. It is unique without asking the database,
+// newLogUID returns 32 hex digits: the log's time t in Unix milliseconds
+// (48 bits), then 80 random bits. It is unique without asking the database,
 // so that a log has its id before it is stored, and unguessable; the time
 // first makes uids grow with the logs, so the store adds each to the end
 // of its unique index (decision_logs_uid_idx) instead of at a random place
@@ -225,9 +226,9 @@ func RequestIDFrom(ctx context.Context) string {
 // PostgreSQL's buffers, and BenchmarkWriteDecisionLogs stored 19,888 logs
 // a second with random uids against 27,422 with growing ones, at 2.5
 // million logs. The uid tells no more than the log's createdAt.
-func newLogUID() string {
+func newLogUID(t time.Time) string {
 	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
+	ms := uint64(t.UnixMilli())
 	for i := range 6 {
 		b[i] = byte(ms >> (40 - 8*i))
 	}

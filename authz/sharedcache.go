@@ -470,22 +470,31 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 // Tokens returns store's token look-up through the cache: the user of a
 // valid token is kept until the next revision; refusals are not kept.
 // When store is a ViewerStore, a look-up that reaches it also brings the
-// user's global grants, which go to the shared cache and to the request
-// cache of ctx. A nil cache looks every token up, the same way.
-func (c *SharedCache) Tokens(store TokenStore) TokenStore {
-	return &cachedTokens{cache: c, store: store}
+// user's global grants, and the grants of a ViewerLoad, which go to the
+// shared cache and to the request cache of ctx. A nil cache looks every
+// token up, the same way.
+func (c *SharedCache) Tokens(store TokenStore) *CachedTokens {
+	return &CachedTokens{cache: c, store: store}
 }
 
-type cachedTokens struct {
+// CachedTokens is a TokenStore through a shared cache (SharedCache.Tokens).
+type CachedTokens struct {
 	cache *SharedCache
 	store TokenStore
 }
 
 // UserByToken implements TokenStore.
-func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, error) {
+func (t *CachedTokens) UserByToken(ctx context.Context, secret string) (User, error) {
+	return t.UserByTokenLoading(ctx, secret, ViewerLoad{})
+}
+
+// UserByTokenLoading is UserByToken that, when it reaches the store, loads
+// also with the token into the caches, in the same statement. A token the
+// shared cache holds costs no statement and loads nothing.
+func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, also ViewerLoad) (User, error) {
 	c := t.cache
 	if !c.usable(ctx) {
-		u, _, err := t.load(ctx, secret, false, 0)
+		u, _, err := t.load(ctx, secret, also, false, 0)
 		return u, err
 	}
 	// The revision is read before the look-up, which carries none: an
@@ -501,7 +510,7 @@ func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, er
 		return e.tokenUser, nil
 	}
 	c.misses.Add(1)
-	u, read, err := t.load(ctx, secret, true, epoch)
+	u, read, err := t.load(ctx, secret, also, true, epoch)
 	if err != nil {
 		return u, err
 	}
@@ -518,24 +527,40 @@ func (t *cachedTokens) UserByToken(ctx context.Context, secret string) (User, er
 	return u, nil
 }
 
-// load looks the token up in the store. A ViewerStore's grants prime the
-// request cache and, when shared (epoch is the one read before the load),
-// the shared cache; rev is the revision they were read at (0: unknown).
-func (t *cachedTokens) load(ctx context.Context, secret string, shared bool, epoch uint64) (u User, rev int64, err error) {
+// load looks the token up in the store. A ViewerStore's grants, the
+// viewer's and also's, prime the request cache and, when shared (epoch is
+// the one read before the load), the shared cache; rev is the revision
+// they were read at (0: unknown).
+func (t *CachedTokens) load(ctx context.Context, secret string, also ViewerLoad, shared bool, epoch uint64) (u User, rev int64, err error) {
 	vs, ok := t.store.(ViewerStore)
 	if !ok {
 		u, err = t.store.UserByToken(ctx, secret)
 		return u, 0, err
 	}
-	u, g, err := vs.ViewerByToken(ctx, secret)
+	rc := RequestCacheFrom(ctx)
+	var gen uint64
+	if rc != nil {
+		gen = rc.currentGeneration()
+	}
+	u, g, other, err := vs.ViewerByToken(ctx, secret, also)
 	if err != nil {
 		return u, 0, err
 	}
-	if shared {
-		t.cache.storeGrants(u.ID, nil, g, epoch)
+	var own []int64
+	if also.User == 0 {
+		own = also.Projects
 	}
-	if rc := RequestCacheFrom(ctx); rc != nil {
-		rc.store(u.ID, g, nil, rc.currentGeneration())
+	if shared {
+		t.cache.storeGrants(u.ID, own, g, epoch)
+		if other != nil {
+			t.cache.storeGrants(also.User, also.Projects, other, epoch)
+		}
+	}
+	if rc != nil {
+		rc.store(u.ID, g, own, gen)
+		if other != nil {
+			rc.store(also.User, other, also.Projects, gen)
+		}
 	}
 	return u, g.Revision, nil
 }

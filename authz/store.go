@@ -71,12 +71,23 @@ type TokenStore interface {
 }
 
 // ViewerStore is a TokenStore that also returns, in the same statement,
-// what the token's user holds globally (Grants without projects, with the
-// revision), so that authenticating a request answers the viewer's global
-// checks too.
+// what the token's user holds globally (Grants with the revision), so that
+// authenticating a request answers the viewer's global checks too; and,
+// asked by also, the grants a request's first check will read, so that a
+// cold request costs one statement. The viewer's Grants hold also.Projects
+// when also.User is 0; other is also.User's grants in also.Projects (nil
+// when also.User is 0), read in the same snapshot, with the same revision.
 type ViewerStore interface {
 	TokenStore
-	ViewerByToken(ctx context.Context, secret string) (User, *Grants, error)
+	ViewerByToken(ctx context.Context, secret string, also ViewerLoad) (u User, viewer, other *Grants, err error)
+}
+
+// ViewerLoad names grants a token's look-up loads with it: those of User
+// (0: the token's user) in Projects. It is a hint; nothing is decided by
+// it, and a wrong one only loads what no check reads.
+type ViewerLoad struct {
+	User     int64
+	Projects []int64
 }
 
 // UserSources is one answer of UsersWithProjectPerm: a user and where its

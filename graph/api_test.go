@@ -407,10 +407,14 @@ func TestMutationAuthorization(t *testing.T) {
 
 // TestBadTokens: a bearer token that is unknown, revoked, or belongs to an
 // inactive user is refused at the HTTP level with 401 and UNAUTHENTICATED,
-// before any resolver runs, for queries and mutations alike.
+// before any resolver runs, for queries and mutations alike: queries whose
+// check the token's look-up loads grants for (about another user, in a
+// project, a checkMany), and requests refused before any operation runs
+// (a syntax error, an unknown field). A refused request leaves no
+// decision log and changes nothing.
 func TestBadTokens(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
-		h := newHarness(t, db)
+		h := newLogHarness(t, db, authz.VerbosityResult)
 		inactive := h.mustUserFlags(t, "inactive", false, false, authz.PermAddGroup)
 		inactiveSuper := h.mustUserFlags(t, "inactive_super", false, true)
 		revoked := h.mustUser(t, "revoked", authz.PermAddGroup)
@@ -426,6 +430,18 @@ func TestBadTokens(t *testing.T) {
 		q := fmt.Sprintf(`mutation { updateUser(id: %q, input: {isActive: false}) { isActive } }`, deactivated.gid())
 		wantData(t, q, h.do(t, h.root.Token, q), `{"updateUser": {"isActive": false}}`)
 
+		p := h.mustProject(t, "p")
+		h.grantProject(t, authz.Holder{User: h.root.ID}, p.ID, authz.PermViewPage)
+		queries := []string{
+			viewerQuery,
+			`mutation { createGroup(name: "never") { id } }`,
+			fmt.Sprintf(`query { hasProjectPerm(perm: %q, project: %q, user: %q) }`, authz.PermViewPage, gid(p.ID), h.root.gid()),
+			fmt.Sprintf(`query { checkMany(inputs: [{perm: %q, project: %q, user: %q}]) { allowed } }`, authz.PermViewPage, gid(p.ID), h.root.gid()),
+			fmt.Sprintf(`query { project(id: %q) { viewerPermissions } }`, gid(p.ID)),
+			`query { viewer { username`,
+			`query { nope }`,
+		}
+		h.flushLogs(t)
 		for _, tc := range []struct{ name, token string }{
 			{"inactive user", inactive.Token},
 			{"inactive superuser", inactiveSuper.Token},
@@ -433,8 +449,8 @@ func TestBadTokens(t *testing.T) {
 			{"user deactivated by updateUser", deactivated.Token},
 			{"unknown token", "gq_not_a_token"},
 		} {
-			for _, query := range []string{viewerQuery, `mutation { createGroup(name: "never") { id } }`} {
-				t.Run(tc.name+"/"+strings.Fields(query)[0], func(t *testing.T) {
+			for i, query := range queries {
+				t.Run(fmt.Sprintf("%s/%d %s", tc.name, i, strings.Fields(query)[0]), func(t *testing.T) {
 					res := h.do(t, tc.token, query)
 					if res.Status != 401 || string(res.Data) != "null" {
 						t.Errorf("%s with %s = %v, want 401 and no data", query, tc.name, res)
@@ -445,6 +461,9 @@ func TestBadTokens(t *testing.T) {
 		}
 		if h.groupNamed(t, "never") {
 			t.Errorf("createGroup with a refused token created the group")
+		}
+		if stats, err := h.sink.flush(h.ctx); err != nil || stats.Queued != 0 {
+			t.Errorf("refused requests queued %d decision logs (%v), want none", stats.Queued, err)
 		}
 	})
 }

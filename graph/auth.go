@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/grantql/grantql/authz"
 )
@@ -74,32 +75,146 @@ func withRequestID(w http.ResponseWriter, r *http.Request) context.Context {
 // X-Request-Id or a new one, echoed in the response) for decision logs,
 // and the viewer as the actor of the writes it makes. Behind NewMux, the
 // request id is the one every route gets.
+//
+// A well-formed token is looked up when the GraphQL operation starts
+// (AuthenticateOperation), before any resolver runs, so that the look-up
+// can bring the grants the operation's first check reads in the same
+// statement. Whatever ends the request first — the operation, or an
+// answer written without one — looks the token up if nothing has, and a
+// refused token replaces the whole answer with the 401.
 func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := authz.WithRequestCache(withRequestID(w, r))
 		header := r.Header.Get("Authorization")
-		if header != "" {
-			scheme, secret, ok := strings.Cut(header, " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-				writeHTTPError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "the Authorization header must be `Bearer <token>`")
-				return
-			}
-			u, err := tokens.UserByToken(ctx, strings.TrimSpace(secret))
-			switch {
-			case errors.Is(err, authz.ErrUnauthenticated):
-				writeHTTPError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "the bearer token is unknown, revoked, or belongs to an inactive user")
-				return
-			case err != nil:
-				logInternal(ctx, "authenticate", err)
-				code, status := "INTERNAL", http.StatusInternalServerError
-				if errors.Is(err, authz.ErrUnavailable) {
-					code, status = "UNAVAILABLE", http.StatusServiceUnavailable
-				}
-				writeHTTPError(w, status, code, "could not check the bearer token")
-				return
-			}
-			ctx = authz.WithActor(WithViewer(ctx, u), u.ID)
+		if header == "" {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		scheme, secret, ok := strings.Cut(header, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+			writeHTTPError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "the Authorization header must be `Bearer <token>`")
+			return
+		}
+		b := &bearer{tokens: tokens, secret: strings.TrimSpace(secret)}
+		ctx = context.WithValue(ctx, bearerKey{}, b)
+		aw := &authWriter{ResponseWriter: w, ctx: ctx, bearer: b}
+		next.ServeHTTP(aw, r.WithContext(ctx))
+		aw.admit()
 	})
 }
+
+// LoadingAuthenticator is a TokenAuthenticator that can load, in the
+// token's statement, the grants a request's first check will read.
+type LoadingAuthenticator interface {
+	UserByTokenLoading(ctx context.Context, secret string, also authz.ViewerLoad) (authz.User, error)
+}
+
+type bearerKey struct{}
+
+// bearer is a request's token, looked up once.
+type bearer struct {
+	tokens TokenAuthenticator
+	secret string
+
+	mu     sync.Mutex
+	looked bool
+	user   authz.User
+	err    error
+}
+
+// user looks the token up, with also when the authenticator can load it,
+// unless it was looked up already.
+func (b *bearer) lookUp(ctx context.Context, also authz.ViewerLoad) (authz.User, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.looked {
+		b.looked = true
+		la, loading := b.tokens.(LoadingAuthenticator)
+		if loading && (also.User != 0 || len(also.Projects) > 0) {
+			b.user, b.err = la.UserByTokenLoading(ctx, b.secret, also)
+			if b.err == nil || errors.Is(b.err, authz.ErrUnauthenticated) {
+				return b.user, b.err
+			}
+			// The load is a hint: its failure is the check's to report,
+			// when the token alone can be looked up.
+		}
+		b.user, b.err = b.tokens.UserByToken(ctx, b.secret)
+	}
+	return b.user, b.err
+}
+
+// AuthenticateOperation looks up the request's bearer token, if it has
+// one, loading with it the grants the operation's first check reads, and
+// returns the context with the viewer, and the viewer as the actor of
+// writes. An error means the request is refused; Authenticate answers it.
+func AuthenticateOperation(ctx context.Context) (context.Context, error) {
+	b, ok := ctx.Value(bearerKey{}).(*bearer)
+	if !ok {
+		return ctx, nil
+	}
+	u, err := b.lookUp(ctx, operationLoad(ctx))
+	if err != nil {
+		return ctx, err
+	}
+	return authz.WithActor(WithViewer(ctx, u), u.ID), nil
+}
+
+// authWriter holds a request's answer back until its token is known to be
+// good: a refused token's answer is replaced by the refusal.
+type authWriter struct {
+	http.ResponseWriter
+	ctx     context.Context
+	bearer  *bearer
+	decided bool
+	refused bool
+}
+
+// admit looks the token up, if nothing has, the first time it is called,
+// writes the refusal of a bad one, and reports whether the handler's
+// answer may go out.
+func (w *authWriter) admit() bool {
+	if w.decided {
+		return !w.refused
+	}
+	w.decided = true
+	_, err := w.bearer.lookUp(w.ctx, authz.ViewerLoad{})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, authz.ErrUnauthenticated):
+		writeHTTPError(w.ResponseWriter, http.StatusUnauthorized, "UNAUTHENTICATED", "the bearer token is unknown, revoked, or belongs to an inactive user")
+	default:
+		logInternal(w.ctx, "authenticate", err)
+		code, status := "INTERNAL", http.StatusInternalServerError
+		if errors.Is(err, authz.ErrUnavailable) {
+			code, status = "UNAVAILABLE", http.StatusServiceUnavailable
+		}
+		writeHTTPError(w.ResponseWriter, status, code, "could not check the bearer token")
+	}
+	w.refused = true
+	return false
+}
+
+func (w *authWriter) WriteHeader(status int) {
+	if w.admit() {
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// Write drops a refused request's answer, reporting it written.
+func (w *authWriter) Write(b []byte) (int, error) {
+	if !w.admit() {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes on flushes of an admitted answer.
+func (w *authWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.admit() {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *authWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -134,8 +134,14 @@ func (o *options) newServer(schema graphql.ExecutableSchema) *handler.Server {
 	srv.SetErrorPresenter(PresentError)
 	logger := o.panicLogger()
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error { return recoverPanic(ctx, logger, p) })
-	// The request's log line and metrics name its operation and viewer.
+	// The bearer token is looked up before any resolver runs; the request's
+	// log line and metrics name its operation and viewer.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		ctx, err := AuthenticateOperation(ctx)
+		if err != nil {
+			// Authenticate replaces this answer with the refusal.
+			return graphql.OneShot(graphql.ErrorResponse(ctx, "the bearer token was refused"))
+		}
 		if info := requestInfoFrom(ctx); info != nil {
 			op := graphql.GetOperationContext(ctx).Operation
 			info.operation, info.opType, info.viewer = op.Name, string(op.Operation), viewerID(ctx)

@@ -316,11 +316,13 @@ func checkProjectPages(t *testing.T, project string, after int64, got projectPag
 	}
 }
 
-// TestCheckStatements: with no shared cache, a request costs its token
-// lookup, which also reads the viewer's global grants, and one statement
-// per check about anyone else or in a project (the counts below). The viewer's own global
-// checks, such as the auth.view_user a question about another user needs,
-// cost nothing more; a FULL check reads them again. The grants read with
+// TestCheckStatements: with no shared cache, a request's token lookup
+// also reads the viewer's global grants and the grants its query's check
+// reads — another user's, or the viewer's in a project, in every project
+// of a checkMany — so that such a request costs one statement (the counts
+// below). The viewer's own global checks, such as the auth.view_user a
+// question about another user needs, cost nothing more; a FULL check
+// reads them, and the check's, again. The grants read with
 // the token are the database's at that request: a revocation between two
 // requests refuses the second. With a warm shared cache, a repeated
 // request costs no statement at all.
@@ -342,6 +344,7 @@ func TestCheckStatements(t *testing.T) {
 				h.join(t, v.ID, viewers.ID)
 				target := h.mustUser(t, "target")
 				p := h.mustProject(t, "p")
+				p2 := h.mustProject(t, "p2")
 				h.grantProject(t, authz.Holder{User: target.ID}, p.ID, authz.PermViewPage)
 
 				about := fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q, user: %q) }`, authz.PermViewPage, gid(p.ID), target.gid())
@@ -349,21 +352,25 @@ func TestCheckStatements(t *testing.T) {
 					name, token, query, want string
 					statements               int64
 				}{
-					{"another user's check", v.Token, about, `{"hasProjectPerm": true}`, 2},
+					{"another user's check", v.Token, about, `{"hasProjectPerm": true}`, 1},
 					{"the viewer's global check", v.Token, fmt.Sprintf(`{ hasPerm(perm: %q) }`, authz.PermViewUser), `{"hasPerm": true}`, 1},
 					{"the viewer's project check", v.Token, fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q) }`, authz.PermViewPage, gid(p.ID)),
-						`{"hasProjectPerm": false}`, 2},
+						`{"hasProjectPerm": false}`, 1},
+					{"another user's checks in two projects", v.Token,
+						fmt.Sprintf(`{ checkMany(inputs: [{perm: %[1]q, project: %[2]q, user: %[4]q}, {perm: %[5]q, project: %[2]q, user: %[4]q},
+							{perm: %[1]q, project: %[3]q, user: %[4]q}]) { allowed } }`, authz.PermViewPage, gid(p.ID), gid(p2.ID), target.gid(), authz.PermChangePage),
+						`{"checkMany": [{"allowed": true}, {"allowed": false}, {"allowed": false}]}`, 1},
 					{"a FULL check about another user", v.Token,
 						fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q, user: %q, consistency: FULL) }`, authz.PermViewPage, gid(p.ID), target.gid()),
 						`{"hasProjectPerm": true}`, 3},
-					{"a superuser's check about another user", h.root.Token, about, `{"hasProjectPerm": true}`, 2},
+					{"a superuser's check about another user", h.root.Token, about, `{"hasProjectPerm": true}`, 1},
 				}
 				for _, c := range cases {
 					counter := &models.StatementCounter{}
 					got := h.doWith(t, h.counted(counter, c.token), c.query)
 					wantData(t, c.query, got, c.want)
-					if n := counter.Count(); !cached && n != c.statements {
-						t.Errorf("%s: %s ran %d statements, want %d", c.name, c.query, n, c.statements)
+					if n := counter.Count(); !cached && n != c.statements || cached && n > c.statements {
+						t.Errorf("%s: %s ran %d statements, want %d (at most, with the shared cache)", c.name, c.query, n, c.statements)
 					}
 					if !cached {
 						continue

@@ -43,50 +43,61 @@ const (
 // username too, for the header of a verbosity-2 decision log. The
 // revision branch reads the revision (authz_revision's primary key) in the
 // same snapshot as the grants, so the shared cache knows exactly which
-// revision they are of. $1 is the user; the projects follow as $2, $3, …
-// and their branches are left out when none is asked.
+// revision they are of.
+//
+// userGrantsSQL and projectGrantsSQL name the user by %[1]s (a parameter,
+// or a token's look-up); projectGrantsSQL's projects are %[2]s, and its
+// branches are left out when none is asked.
 const (
-	grantsSQL = `
+	userGrantsSQL = `
 SELECT 0 AS kind, CAST(NULL AS BIGINT) AS project_id, CAST(NULL AS BIGINT) AS permission_id,
        u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username
-  FROM users u WHERE u.id = $1
+  FROM users u WHERE u.id = %[1]s
 UNION ALL
-SELECT 1, NULL, up.permission_id, NULL, NULL, NULL FROM user_permissions up WHERE up.user_id = $1
+SELECT 1, NULL, up.permission_id, NULL, NULL, NULL FROM user_permissions up WHERE up.user_id = %[1]s
 UNION ALL
 SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL
   FROM user_groups ug JOIN group_permissions gp ON gp.group_id = ug.group_id
- WHERE ug.user_id = $1
+ WHERE ug.user_id = %[1]s`
+	revisionSQL = `
 UNION ALL
 SELECT 6, NULL, r.revision, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
 	projectGrantsSQL = `
-UNION ALL
-SELECT 5, p.id, NULL, NULL, NULL, NULL FROM projects p WHERE p.id IN (%[1]s)
+SELECT 5 AS kind, p.id AS project_id, CAST(NULL AS BIGINT) AS permission_id,
+       CAST(NULL AS BOOLEAN) AS is_active, CAST(NULL AS BOOLEAN) AS is_superuser, CAST(NULL AS VARCHAR) AS username
+  FROM projects p WHERE p.id IN (%[2]s)
 UNION ALL
 SELECT 3, pp.project_id, pp.permission_id, NULL, NULL, NULL
   FROM project_permission_users ppu JOIN project_permissions pp ON pp.id = ppu.project_permission_id
- WHERE ppu.user_id = $1 AND pp.project_id IN (%[1]s)
+ WHERE ppu.user_id = %[1]s AND pp.project_id IN (%[2]s)
 UNION ALL
 SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
   FROM user_groups ug JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
   JOIN project_permissions pp ON pp.id = ppg.project_permission_id
- WHERE ug.user_id = $1 AND pp.project_id IN (%[1]s)`
+ WHERE ug.user_id = %[1]s AND pp.project_id IN (%[2]s)`
 )
 
-// loadGrantsSQL returns the statement of a check of one user in n
-// projects.
+// loadGrantsSQL returns the statement of a check of one user ($1) in n
+// projects ($2, $3, …).
 func loadGrantsSQL(n int) string {
-	if n == 0 {
-		return grantsSQL
+	q := fmt.Sprintf(userGrantsSQL, "$1") + revisionSQL
+	if n > 0 {
+		q += "\nUNION ALL" + fmt.Sprintf(projectGrantsSQL, "$1", params(2, n))
 	}
-	var params strings.Builder
+	return q
+}
+
+// params returns the placeholders of n parameters from $first on: "$2,$3".
+func params(first, n int) string {
+	var b strings.Builder
 	for i := range n {
 		if i > 0 {
-			params.WriteByte(',')
+			b.WriteByte(',')
 		}
-		params.WriteByte('$')
-		params.WriteString(strconv.Itoa(i + 2))
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
 	}
-	return grantsSQL + fmt.Sprintf(projectGrantsSQL, params.String())
+	return b.String()
 }
 
 // LoadGrants implements authz.GrantStore in one statement.
@@ -100,7 +111,7 @@ func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*
 	if err != nil {
 		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
 	}
-	g, err := readGrants(rows, len(projects), nil)
+	g, err := readGrants(rows, len(projects), nil, nil)
 	if err != nil {
 		return nil, dbError(fmt.Sprintf("load grants of user %d", user), err)
 	}
@@ -115,13 +126,18 @@ type viewerRow struct {
 	createdAt time.Time
 }
 
+// otherKinds is added to the kind of the rows of a second user's grants in
+// a token statement.
+const otherKinds = 10
+
 // readGrants reads and closes the rows of a grants statement: kind,
 // project_id, permission_id, is_active, is_superuser, username, and
-// created_at when viewer is not nil. Grant rows of a user who is inactive
-// or a superuser are dropped: decisions do not read them.
-func readGrants(rows *sql.Rows, projects int, viewer *viewerRow) (*authz.Grants, error) {
+// created_at when viewer is not nil. Rows of a kind from otherKinds on
+// fill other, which takes the revision too. Grant rows of a user who is
+// inactive or a superuser are dropped: decisions do not read them.
+func readGrants(rows *sql.Rows, projects int, viewer *viewerRow, other *authz.Grants) (*authz.Grants, error) {
 	defer rows.Close()
-	g := &authz.Grants{Global: map[int64]authz.Sources{}, Projects: make(map[int64]map[int64]authz.Sources, projects)}
+	g := newGrants(projects)
 	var (
 		kind                  int
 		project, perm         sql.NullInt64
@@ -137,43 +153,62 @@ func readGrants(rows *sql.Rows, projects int, viewer *viewerRow) (*authz.Grants,
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
+		into := g
+		if kind >= otherKinds && other != nil {
+			into, kind = other, kind-otherKinds
+		}
 		switch kind {
 		case rowRevision:
-			g.Revision = perm.Int64
+			into.Revision = perm.Int64
 		case rowUser:
-			g.UserFound, g.IsActive, g.IsSuperuser, g.Username = true, isActive.Bool, isSuperuser.Bool, username.String
-			if viewer != nil {
+			into.UserFound, into.IsActive, into.IsSuperuser, into.Username = true, isActive.Bool, isSuperuser.Bool, username.String
+			if viewer != nil && into == g {
 				viewer.id, viewer.createdAt = project.Int64, created.Time
 			}
 		case rowProject:
-			if g.Projects[project.Int64] == nil {
-				g.Projects[project.Int64] = map[int64]authz.Sources{}
+			if into.Projects[project.Int64] == nil {
+				into.Projects[project.Int64] = map[int64]authz.Sources{}
 			}
 		case rowGlobalUser:
-			g.Global[perm.Int64] |= authz.FromGlobalUser
+			into.Global[perm.Int64] |= authz.FromGlobalUser
 		case rowGlobalGroup:
-			g.Global[perm.Int64] |= authz.FromGlobalGroup
+			into.Global[perm.Int64] |= authz.FromGlobalGroup
 		case rowProjectUser, rowProjectGroup:
 			src := authz.FromProjectUser
 			if kind == rowProjectGroup {
 				src = authz.FromProjectGroup
 			}
-			if g.Projects[project.Int64] == nil {
-				g.Projects[project.Int64] = map[int64]authz.Sources{}
+			if into.Projects[project.Int64] == nil {
+				into.Projects[project.Int64] = map[int64]authz.Sources{}
 			}
-			g.Projects[project.Int64][perm.Int64] |= src
+			into.Projects[project.Int64][perm.Int64] |= src
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	dropUnread(g)
+	if other != nil {
+		other.Revision = g.Revision
+		dropUnread(other)
+	}
+	return g, nil
+}
+
+// newGrants returns empty Grants with room for projects.
+func newGrants(projects int) *authz.Grants {
+	return &authz.Grants{Global: map[int64]authz.Sources{}, Projects: make(map[int64]map[int64]authz.Sources, projects)}
+}
+
+// dropUnread empties the grants of an inactive user or a superuser,
+// keeping which projects exist.
+func dropUnread(g *authz.Grants) {
 	if !g.IsActive || g.IsSuperuser {
 		clear(g.Global)
 		for p := range g.Projects {
 			g.Projects[p] = map[int64]authz.Sources{}
 		}
 	}
-	return g, nil
 }
 
 // exists returns a *authz.NotFoundError unless table holds a row with id.

@@ -58,32 +58,75 @@ SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL, NULL
 UNION ALL
 SELECT 6, NULL, r.revision, NULL, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
 
+// The token's user as an expression of the grants statements' branches:
+// its primary-key look-up runs once for the statement.
+const tokenUserSQL = `(SELECT t.user_id FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL)`
+
+// alsoSQL adds to the token statement the branches of a grants statement,
+// in its seven columns, with the kinds shifted by %[1]d.
+const alsoSQL = `
+UNION ALL
+SELECT o.kind + %[1]d, o.project_id, o.permission_id, o.is_active, o.is_superuser, o.username, NULL
+  FROM (%[2]s) o`
+
+// viewerStatement returns the token statement of hash, loading also with
+// it, and its arguments: the token's user's projects join viewerSQL's
+// kinds; another user's grants come shifted by otherKinds.
+func viewerStatement(hash string, also authz.ViewerLoad) (string, []any) {
+	args := []any{hash}
+	q := viewerSQL
+	user := tokenUserSQL
+	if also.User != 0 {
+		args = append(args, also.User)
+		user = "$2"
+		q += fmt.Sprintf(alsoSQL, otherKinds, fmt.Sprintf(userGrantsSQL, user))
+	}
+	if len(also.Projects) > 0 {
+		shift := 0
+		if also.User != 0 {
+			shift = otherKinds
+		}
+		q += fmt.Sprintf(alsoSQL, shift, fmt.Sprintf(projectGrantsSQL, user, params(len(args)+1, len(also.Projects))))
+		for _, p := range also.Projects {
+			args = append(args, p)
+		}
+	}
+	return q, args
+}
+
 // UserByToken returns the active user a token belongs to. An unknown or
 // revoked token, or one of an inactive user, is authz.ErrUnauthenticated.
 func (s *Store) UserByToken(ctx context.Context, secret string) (authz.User, error) {
-	u, _, err := s.ViewerByToken(ctx, secret)
+	u, _, _, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{})
 	return u, err
 }
 
-// ViewerByToken implements authz.ViewerStore: UserByToken, and what the
-// user holds globally, in one statement.
-func (s *Store) ViewerByToken(ctx context.Context, secret string) (authz.User, *authz.Grants, error) {
-	rows, err := s.query(ctx, viewerSQL, authz.HashToken(secret))
+// ViewerByToken implements authz.ViewerStore: UserByToken, what the user
+// holds globally, and the grants also names, in one statement.
+func (s *Store) ViewerByToken(ctx context.Context, secret string, also authz.ViewerLoad) (authz.User, *authz.Grants, *authz.Grants, error) {
+	q, args := viewerStatement(authz.HashToken(secret), also)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
-		return authz.User{}, nil, dbError("look up token", err)
+		return authz.User{}, nil, nil, dbError("look up token", err)
 	}
-	var v viewerRow
-	g, err := readGrants(rows, 0, &v)
+	var (
+		v     viewerRow
+		other *authz.Grants
+	)
+	if also.User != 0 {
+		other = newGrants(len(also.Projects))
+	}
+	g, err := readGrants(rows, len(also.Projects), &v, other)
 	switch {
 	case err != nil:
-		return authz.User{}, nil, dbError("look up token", err)
+		return authz.User{}, nil, nil, dbError("look up token", err)
 	case !g.UserFound:
-		return authz.User{}, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+		return authz.User{}, nil, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
 	case !g.IsActive:
-		return authz.User{}, nil, fmt.Errorf("the token's user is inactive: %w", authz.ErrUnauthenticated)
+		return authz.User{}, nil, nil, fmt.Errorf("the token's user is inactive: %w", authz.ErrUnauthenticated)
 	}
 	u := authz.User{ID: v.id, Username: g.Username, IsActive: true, IsSuperuser: g.IsSuperuser, CreatedAt: v.createdAt.UTC()}
-	return u, g, nil
+	return u, g, other, nil
 }
 
 // RevokeToken marks a token revoked; false when it does not exist or was

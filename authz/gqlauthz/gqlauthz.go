@@ -149,7 +149,7 @@ func (g *Guard) project(ctx context.Context, obj any, path *string) (int64, erro
 		if err != nil {
 			return 0, err
 		}
-		return parseProjectID(*path, v)
+		return ParseID(*path, v)
 	}
 	if fc != nil {
 		if f, ok := g.fieldProjects[fieldName{fc.Object, fc.Field.Name}]; ok {
@@ -193,10 +193,11 @@ func lookupPath(args map[string]any, path string) (any, error) {
 	return cur, nil
 }
 
-// parseProjectID accepts the shapes a project id arrives in: an ID or
+// ParseID reads an id argument in the shapes it arrives in: an ID or
 // String (a string), an Int literal (int64) or a variable (json.Number or
-// float64).
-func parseProjectID(path string, v any) (int64, error) {
+// float64). Anything but a positive integer is an authz.ErrInvalidInput
+// that names path.
+func ParseID(path string, v any) (int64, error) {
 	var (
 		id  int64
 		err error

@@ -111,7 +111,7 @@ func sameValue(a, b any) bool {
 	return true
 }
 
-// wantProjectID is the reference for parseProjectID: the id v names and
+// wantProjectID is the reference for ParseID: the id v names and
 // whether it is one. An id is a positive integer that fits an int64, sent
 // as a string or json.Number of decimal digits (with an optional '+' and
 // leading zeros, as graph's parseID accepts them too, so that the
@@ -158,7 +158,7 @@ func decimalID(s string) (int64, bool) {
 }
 
 // FuzzProjectPath holds the directive's project resolution (lookupPath,
-// then parseProjectID) to its references on arbitrary arguments and paths:
+// then ParseID) to its references on arbitrary arguments and paths:
 // it never panics; a path resolves only to the value present at that path
 // (found by valueAt, and always found when the arguments are built to hold
 // it there); an id is accepted only when wantProjectID accepts it, and
@@ -260,16 +260,16 @@ func checkProjectPath(t *testing.T, args map[string]any, path string) {
 	if !sameValue(got, want) {
 		t.Fatalf("lookupPath(%v, %q) = %#v, want %#v, the value at that path", args, path, got, want)
 	}
-	id, err := parseProjectID(path, got)
+	id, err := ParseID(path, got)
 	wantID, valid := wantProjectID(got)
 	switch {
 	case !valid && err == nil:
-		t.Fatalf("parseProjectID(%q, %#v) = %d, want an error", path, got, id)
+		t.Fatalf("ParseID(%q, %#v) = %d, want an error", path, got, id)
 	case !valid && !errors.Is(err, authz.ErrInvalidInput):
-		t.Fatalf("parseProjectID(%q, %#v) = %v, want an ErrInvalidInput", path, got, err)
+		t.Fatalf("ParseID(%q, %#v) = %v, want an ErrInvalidInput", path, got, err)
 	case !valid && id != 0:
-		t.Fatalf("parseProjectID(%q, %#v) = %d, %v, want 0 with the error", path, got, id, err)
+		t.Fatalf("ParseID(%q, %#v) = %d, %v, want 0 with the error", path, got, id, err)
 	case valid && (err != nil || id != wantID):
-		t.Fatalf("parseProjectID(%q, %#v) = %d, %v, want %d", path, got, id, err, wantID)
+		t.Fatalf("ParseID(%q, %#v) = %d, %v, want %d", path, got, id, err, wantID)
 	}
 }

@@ -485,13 +485,14 @@ type CachedTokens struct {
 
 // UserByToken implements TokenStore.
 func (t *CachedTokens) UserByToken(ctx context.Context, secret string) (User, error) {
-	return t.UserByTokenLoading(ctx, secret, ViewerLoad{})
+	return t.UserByTokenLoading(ctx, secret, nil)
 }
 
 // UserByTokenLoading is UserByToken that, when it reaches the store, loads
-// also with the token into the caches, in the same statement. A token the
-// shared cache holds costs no statement and loads nothing.
-func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, also ViewerLoad) (User, error) {
+// what also returns (nil: nothing) with the token into the caches, in the
+// same statement. A token the shared cache holds costs no statement, and
+// also is not called.
+func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, also func() ViewerLoad) (User, error) {
 	c := t.cache
 	if !c.usable(ctx) {
 		u, _, err := t.load(ctx, secret, also, false, 0)
@@ -531,11 +532,15 @@ func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, al
 // viewer's and also's, prime the request cache and, when shared (epoch is
 // the one read before the load), the shared cache; rev is the revision
 // they were read at (0: unknown).
-func (t *CachedTokens) load(ctx context.Context, secret string, also ViewerLoad, shared bool, epoch uint64) (u User, rev int64, err error) {
+func (t *CachedTokens) load(ctx context.Context, secret string, loadAlso func() ViewerLoad, shared bool, epoch uint64) (u User, rev int64, err error) {
 	vs, ok := t.store.(ViewerStore)
 	if !ok {
 		u, err = t.store.UserByToken(ctx, secret)
 		return u, 0, err
+	}
+	var also ViewerLoad
+	if loadAlso != nil {
+		also = loadAlso()
 	}
 	rc := RequestCacheFrom(ctx)
 	var gen uint64

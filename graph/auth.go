@@ -104,9 +104,10 @@ func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
 }
 
 // LoadingAuthenticator is a TokenAuthenticator that can load, in the
-// token's statement, the grants a request's first check will read.
+// token's statement, the grants a request's first check will read: those
+// also returns, called only when the token's look-up reaches the store.
 type LoadingAuthenticator interface {
-	UserByTokenLoading(ctx context.Context, secret string, also authz.ViewerLoad) (authz.User, error)
+	UserByTokenLoading(ctx context.Context, secret string, also func() authz.ViewerLoad) (authz.User, error)
 }
 
 type bearerKey struct{}
@@ -122,22 +123,29 @@ type bearer struct {
 	err    error
 }
 
-// user looks the token up, with also when the authenticator can load it,
-// unless it was looked up already.
-func (b *bearer) lookUp(ctx context.Context, also authz.ViewerLoad) (authz.User, error) {
+// lookUp looks the token up, unless it was looked up already, loading
+// with it what also returns (nil: nothing) when the authenticator can.
+func (b *bearer) lookUp(ctx context.Context, also func() authz.ViewerLoad) (authz.User, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.looked {
-		b.looked = true
-		la, loading := b.tokens.(LoadingAuthenticator)
-		if loading && (also.User != 0 || len(also.Projects) > 0) {
-			b.user, b.err = la.UserByTokenLoading(ctx, b.secret, also)
-			if b.err == nil || errors.Is(b.err, authz.ErrUnauthenticated) {
-				return b.user, b.err
-			}
-			// The load is a hint: its failure is the check's to report,
-			// when the token alone can be looked up.
-		}
+	if b.looked {
+		return b.user, b.err
+	}
+	b.looked = true
+	la, loading := b.tokens.(LoadingAuthenticator)
+	if !loading || also == nil {
+		b.user, b.err = b.tokens.UserByToken(ctx, b.secret)
+		return b.user, b.err
+	}
+	loaded := false
+	b.user, b.err = la.UserByTokenLoading(ctx, b.secret, func() authz.ViewerLoad {
+		l := also()
+		loaded = l.User != 0 || len(l.Projects) > 0
+		return l
+	})
+	if loaded && b.err != nil && !errors.Is(b.err, authz.ErrUnauthenticated) {
+		// The load is a hint: its failure is the check's to report, when
+		// the token alone can be looked up.
 		b.user, b.err = b.tokens.UserByToken(ctx, b.secret)
 	}
 	return b.user, b.err
@@ -152,7 +160,7 @@ func AuthenticateOperation(ctx context.Context) (context.Context, error) {
 	if !ok {
 		return ctx, nil
 	}
-	u, err := b.lookUp(ctx, operationLoad(ctx))
+	u, err := b.lookUp(ctx, func() authz.ViewerLoad { return operationLoad(ctx) })
 	if err != nil {
 		return ctx, err
 	}
@@ -177,7 +185,7 @@ func (w *authWriter) admit() bool {
 		return !w.refused
 	}
 	w.decided = true
-	_, err := w.bearer.lookUp(w.ctx, authz.ViewerLoad{})
+	_, err := w.bearer.lookUp(w.ctx, nil)
 	switch {
 	case err == nil:
 		return true

@@ -168,7 +168,9 @@ func AuthenticateOperation(ctx context.Context) (context.Context, error) {
 }
 
 // authWriter holds a request's answer back until its token is known to be
-// good: a refused token's answer is replaced by the refusal.
+// good: a refused token's answer is replaced by the refusal. It has no
+// Unwrap, so that http.ResponseController cannot reach the writer
+// underneath (to hijack the connection, say) past admit.
 type authWriter struct {
 	http.ResponseWriter
 	ctx     context.Context
@@ -223,6 +225,3 @@ func (w *authWriter) Flush() {
 		f.Flush()
 	}
 }
-
-// Unwrap gives http.ResponseController the writer underneath.
-func (w *authWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -351,23 +351,27 @@ func TestCheckStatements(t *testing.T) {
 				cases := []struct {
 					name, token, query, want string
 					statements               int64
+					vars                     []any
 				}{
-					{"another user's check", v.Token, about, `{"hasProjectPerm": true}`, 1},
-					{"the viewer's global check", v.Token, fmt.Sprintf(`{ hasPerm(perm: %q) }`, authz.PermViewUser), `{"hasPerm": true}`, 1},
+					{"another user's check", v.Token, about, `{"hasProjectPerm": true}`, 1, nil},
+					{"the viewer's global check", v.Token, fmt.Sprintf(`{ hasPerm(perm: %q) }`, authz.PermViewUser), `{"hasPerm": true}`, 1, nil},
 					{"the viewer's project check", v.Token, fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q) }`, authz.PermViewPage, gid(p.ID)),
-						`{"hasProjectPerm": false}`, 1},
+						`{"hasProjectPerm": false}`, 1, nil},
 					{"another user's checks in two projects", v.Token,
 						fmt.Sprintf(`{ checkMany(inputs: [{perm: %[1]q, project: %[2]q, user: %[4]q}, {perm: %[5]q, project: %[2]q, user: %[4]q},
 							{perm: %[1]q, project: %[3]q, user: %[4]q}]) { allowed } }`, authz.PermViewPage, gid(p.ID), gid(p2.ID), target.gid(), authz.PermChangePage),
-						`{"checkMany": [{"allowed": true}, {"allowed": false}, {"allowed": false}]}`, 1},
+						`{"checkMany": [{"allowed": true}, {"allowed": false}, {"allowed": false}]}`, 1, nil},
 					{"a FULL check about another user", v.Token,
 						fmt.Sprintf(`{ hasProjectPerm(perm: %q, project: %q, user: %q, consistency: FULL) }`, authz.PermViewPage, gid(p.ID), target.gid()),
-						`{"hasProjectPerm": true}`, 3},
-					{"a superuser's check about another user", h.root.Token, about, `{"hasProjectPerm": true}`, 1},
+						`{"hasProjectPerm": true}`, 3, nil},
+					{"a superuser's check about another user", h.root.Token, about, `{"hasProjectPerm": true}`, 1, nil},
+					{"another user's check, with variables", v.Token,
+						`query($perm: String!, $project: ID!, $user: ID) { hasProjectPerm(perm: $perm, project: $project, user: $user) }`,
+						`{"hasProjectPerm": true}`, 1, []any{"perm", authz.PermViewPage, "project", gid(p.ID), "user", target.gid()}},
 				}
 				for _, c := range cases {
 					counter := &models.StatementCounter{}
-					got := h.doWith(t, h.counted(counter, c.token), c.query)
+					got := h.doWith(t, h.counted(counter, c.token), c.query, c.vars...)
 					wantData(t, c.query, got, c.want)
 					if n := counter.Count(); !cached && n != c.statements || cached && n > c.statements {
 						t.Errorf("%s: %s ran %d statements, want %d (at most, with the shared cache)", c.name, c.query, n, c.statements)
@@ -382,7 +386,7 @@ func TestCheckStatements(t *testing.T) {
 						want = 2
 					}
 					counter.Reset()
-					wantData(t, c.query, h.doWith(t, h.counted(counter, c.token), c.query), c.want)
+					wantData(t, c.query, h.doWith(t, h.counted(counter, c.token), c.query, c.vars...), c.want)
 					if n := counter.Count(); n != want {
 						t.Errorf("%s, again: %s ran %d statements, want %d", c.name, c.query, n, want)
 					}

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +81,7 @@ func TestAPIFlags(t *testing.T) {
 // TestServeOperations runs serve with limits of its own, a pool of 5
 // connections and JSON logs: a query over its depth is refused,
 // introspection is off, /metrics serves the service's metrics (the pool's
-// bound among them) without a token, and the request lines carry the
+// bound and the collector's target among them) without a token, and the request lines carry the
 // request id and the viewer but never the token.
 func TestServeOperations(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
@@ -125,7 +127,7 @@ func TestServeOperations(t *testing.T) {
 			for _, name := range []string{"grantql_sql_statements_total", "grantql_permission_cache_entries",
 				"grantql_permission_cache_hits_total", "grantql_decision_logs_written_total", "grantql_decision_log_queue_depth",
 				`grantql_graphql_request_duration_seconds_count{operation="Me",type="query"} 1`, `go_sql_open_connections{db_name="grantql"}`,
-				`go_sql_max_open_connections{db_name="grantql"} 5`} {
+				`go_sql_max_open_connections{db_name="grantql"} 5`, wantGOGC()} {
 				if res.StatusCode != http.StatusOK || !strings.Contains(string(metrics), name) {
 					t.Errorf("GET /metrics = %d without %s", res.StatusCode, name)
 				}
@@ -175,4 +177,13 @@ func TestDebugAddr(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine") {
 		t.Errorf("GET /debug/pprof/goroutine = %d %.200s, want 200 with the goroutines", res.StatusCode, body)
 	}
+}
+
+// wantGOGC is the collector's target serve runs with, as /metrics shows
+// it: GOGC's when it is set, serve's own otherwise.
+func wantGOGC() string {
+	if v := os.Getenv("GOGC"); v != "" {
+		return "go_gc_gogc_percent " + v
+	}
+	return fmt.Sprintf("go_gc_gogc_percent %d", gcPercent)
 }

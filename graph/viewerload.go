@@ -47,23 +47,24 @@ func operationLoad(ctx context.Context) authz.ViewerLoad {
 }
 
 // checksLoad returns the load of checks given as maps with the optional
-// user and project of CheckInput: the first check's subject, in the
-// projects of the checks about it.
+// user and project of CheckInput: the first check's subject (nothing when
+// it is not a valid id), in the projects of the checks about it.
 func checksLoad(checks []any) authz.ViewerLoad {
 	var load authz.ViewerLoad
 	for i, c := range checks {
 		in, _ := c.(map[string]any)
-		var user int64
+		user, ok := int64(0), true // no user: the viewer
 		if in["user"] != nil {
-			id, ok := idValue(in["user"])
-			if !ok {
-				continue
-			}
-			user = id
+			user, ok = idValue(in["user"])
 		}
-		if i == 0 {
+		switch {
+		case !ok && i == 0:
+			return authz.ViewerLoad{}
+		case !ok:
+			continue
+		case i == 0:
 			load.User = user
-		} else if user != load.User {
+		case user != load.User:
 			continue
 		}
 		if p, ok := idValue(in["project"]); ok && !slices.Contains(load.Projects, p) {

@@ -75,17 +75,13 @@ SELECT o.kind + %[1]d, o.project_id, o.permission_id, o.is_active, o.is_superuse
 func viewerStatement(hash string, also authz.ViewerLoad) (string, []any) {
 	args := []any{hash}
 	q := viewerSQL
-	user := tokenUserSQL
+	user, shift := tokenUserSQL, 0
 	if also.User != 0 {
 		args = append(args, also.User)
-		user = "$2"
-		q += fmt.Sprintf(alsoSQL, otherKinds, fmt.Sprintf(userGrantsSQL, user))
+		user, shift = "$2", otherKinds
+		q += fmt.Sprintf(alsoSQL, shift, fmt.Sprintf(userGrantsSQL, user))
 	}
 	if len(also.Projects) > 0 {
-		shift := 0
-		if also.User != 0 {
-			shift = otherKinds
-		}
 		q += fmt.Sprintf(alsoSQL, shift, fmt.Sprintf(projectGrantsSQL, user, params(len(args)+1, len(also.Projects))))
 		for _, p := range also.Projects {
 			args = append(args, p)

@@ -137,6 +137,9 @@ func TestServeFirstStart(t *testing.T) {
 			if status, name := viewerName(t, addr, ""); status != http.StatusOK || name != "" {
 				t.Errorf("viewer without a token = %d %q, want 200 and null", status, name)
 			}
+			if want := wantPool(dialect); !strings.Contains(getMetrics(t, addr), want) {
+				t.Errorf("GET /metrics without %s, the default pool", want)
+			}
 			if err := srv.stop(); err != nil {
 				t.Errorf("serve returned %v after shutdown, want nil", err)
 			}

@@ -58,7 +58,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.flags(fs)
 	fs.StringVar(&cfg.addr, "addr", env("GRANTQL_ADDR", defaultAddr), "address to listen on (env GRANTQL_ADDR)")
 	fs.IntVar(&cfg.dbMaxConns, "db-max-conns", envInt("GRANTQL_DB_MAX_CONNS", 0),
-		"the most database connections open at once; 0: 32 on PostgreSQL, 8 on SQLite (env GRANTQL_DB_MAX_CONNS)")
+		"the most database connections open at once; 0: 4 per CPU (GOMAXPROCS) on PostgreSQL, 8 on SQLite (env GRANTQL_DB_MAX_CONNS)")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", env("GRANTQL_DEBUG_ADDR", ""),
 		"a loopback address on which to serve Go's profiles at /debug/pprof/; empty: none (env GRANTQL_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),

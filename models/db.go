@@ -69,8 +69,8 @@ func Open(url string) (*DB, error) {
 		// readers concurrent in WAL mode.
 		sqlDB.SetMaxOpenConns(8)
 	} else {
-		sqlDB.SetMaxOpenConns(PostgresConns())
-		sqlDB.SetMaxIdleConns(PostgresConns())
+		sqlDB.SetMaxOpenConns(postgresConns())
+		sqlDB.SetMaxIdleConns(postgresConns())
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{Gorm: gdb, Dialect: dialect, url: url}, nil
@@ -80,14 +80,14 @@ func Open(url string) (*DB, error) {
 // the process may use.
 const connsPerCPU = 4
 
-// PostgresConns is the bound Open puts on a PostgreSQL pool: 4 connections
-// for each CPU the process may use (GOMAXPROCS). More
-// connections than that only add backends that take turns on the CPUs:
-// on 2 cores the check statement cost PostgreSQL 288 µs of CPU with one
-// client and 657 µs with 32, and a server bounded to 8 connections
-// answered every workload faster than one bounded to 32
-// (docs/benchmarks.md, "A pool the size of the machine").
-func PostgresConns() int {
+// postgresConns is the bound Open puts on a PostgreSQL pool: 4
+// connections for each CPU the process may use (GOMAXPROCS). More only add
+// backends that take turns on the CPUs: on 2 cores the check statement
+// cost PostgreSQL 288 µs of CPU with one client and 657 µs with 32, and a
+// server bounded to 8 connections answered the default workloads faster
+// than one bounded to 32 (docs/benchmarks.md, "A pool the size of the
+// machine").
+func postgresConns() int {
 	return connsPerCPU * runtime.GOMAXPROCS(0)
 }
 

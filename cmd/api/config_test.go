@@ -176,8 +176,6 @@ func TestDebugAddr(t *testing.T) {
 	}
 }
 
-// wantGOGC is the collector's target serve runs with, as /metrics shows
-// it: GOGC's when it is set, serve's own otherwise.
 // getMetrics returns the body of serve's /metrics, failing t unless it
 // answers 200.
 func getMetrics(t *testing.T, addr string) string {
@@ -204,6 +202,8 @@ func wantPool(dialect string) string {
 	return fmt.Sprintf(`go_sql_max_open_connections{db_name="grantql"} %d`, n)
 }
 
+// wantGOGC is the collector's target serve runs with, as /metrics shows
+// it: GOGC's when it is set, serve's own otherwise.
 func wantGOGC() string {
 	if v := os.Getenv("GOGC"); v != "" {
 		return "go_gc_gogc_percent " + v

@@ -84,6 +84,9 @@ func TestWorkloads(t *testing.T) {
 				if runtime.GOOS == "linux" && (r.RSSStart <= 0 || r.RSSEnd <= 0) {
 					t.Errorf("%s: server RSS %d to %d, want both measured", r.Workload, r.RSSStart, r.RSSEnd)
 				}
+				if runtime.GOOS == "linux" && (r.ServerCPU == nil || *r.ServerCPU <= 0 || r.LoadgenCPU == nil || *r.LoadgenCPU <= 0) {
+					t.Errorf("%s: CPU a request: server %v, load generator %v; want both measured", r.Workload, r.ServerCPU, r.LoadgenCPU)
+				}
 			}
 			mixed := rep.Results[len(rep.Results)-1]
 			for _, k := range []string{kindHasProjectPerm, kindCheckMany, kindViewerPermissions, kindGuardedList} {

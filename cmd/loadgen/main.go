@@ -285,14 +285,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}()
 	fmt.Fprintf(stdout, "server: %s, pid %d, log %s\n", srv.base, srv.pid(), srv.logPath)
 
-	client := newClient(o.concurrency)
+	client := &http.Client{Timeout: requestTimeout}
 	rep := &report{Database: db.dialect, Dataset: wf.Dataset}
 	var (
 		soakWorkers []*worker
 		soakResult  *result
 	)
 	for _, name := range o.workloads {
-		t, err := newTraffic(o, p, client, srv.base+"/graphql", name)
+		t, err := newTraffic(o, p, srv.addr, name)
 		if err != nil {
 			return err
 		}
@@ -329,8 +329,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 }
 
 // newTraffic sets up a workload's traffic.
-func newTraffic(o *options, p *prepared, client *http.Client, endpoint, name string) (*traffic, error) {
-	t := &traffic{client: client, endpoint: endpoint, p: p, concurrency: o.concurrency}
+func newTraffic(o *options, p *prepared, addr, name string) (*traffic, error) {
+	t := &traffic{addr: addr, path: "/graphql", p: p, concurrency: o.concurrency}
 	if name == workloadMixed {
 		for _, k := range []string{kindHasProjectPerm, kindCheckMany, kindViewerPermissions, kindGuardedList} {
 			if len(p.byKind[k]) > 0 {

@@ -20,6 +20,7 @@ const (
 	metricCacheMisses  = "grantql_permission_cache_misses_total"
 	metricLogsWritten  = "grantql_decision_logs_written_total"
 	metricLogQueue     = "grantql_decision_log_queue_depth"
+	metricCPU          = "process_cpu_seconds_total"
 )
 
 // metrics is one scrape: each metric's value, summed over its label sets.

@@ -43,6 +43,13 @@ type result struct {
 	CacheEntries         *float64 `json:"cacheEntries"`
 	LogsWritten          *float64 `json:"decisionLogsWritten"`
 	LogQueueDepth        *float64 `json:"decisionLogQueueDepth"`
+	// The CPU time, user and system, a recorded request cost on average,
+	// in µs: the server's (its process_cpu_seconds_total, to the 10 ms
+	// the kernel counts in) and the load generator's own, both over the
+	// measured traffic. They show what a change costs or saves even when
+	// the machine's speed moves the rates: the two processes share it.
+	ServerCPU  *float64 `json:"serverCpuMicrosPerRequest"`
+	LoadgenCPU *float64 `json:"loadgenCpuMicrosPerRequest"`
 
 	// The server's resident size in bytes; 0 where /proc is missing.
 	RSSStart int64 `json:"rssStart"`
@@ -72,6 +79,7 @@ func measure(ctx context.Context, o *options, t *traffic, srv *serverProcess, cl
 		return abort(fmt.Errorf("the server exited during the warm-up (%v):\n%s", srv.err, srv.logTail(20)))
 	}
 	before := scrape(ctx, client, srv.base)
+	cpuBefore, cpuKnown := ownCPU()
 	res := &result{Workload: name, Concurrency: o.concurrency, Warmup: o.warmup.Seconds(), CacheSize: o.cacheSize,
 		WriteShare: t.writeShare}
 	res.RSSStart, _ = residentBytes(srv.pid())
@@ -121,6 +129,7 @@ wait:
 	close(stop)
 	workers := <-done
 	elapsed := time.Since(began)
+	cpuAfter, _ := ownCPU()
 	after := scrape(ctx, client, srv.base)
 
 	var hist histogram
@@ -160,6 +169,14 @@ wait:
 	if v, ok := after.get(metricLogQueue); ok {
 		res.LogQueueDepth = ptr(v)
 	}
+	if res.Requests > 0 {
+		if s, ok := delta(before, after, metricCPU); ok {
+			res.ServerCPU = ptr(s * 1e6 / float64(res.Requests))
+		}
+		if cpuKnown {
+			res.LoadgenCPU = ptr(float64((cpuAfter-cpuBefore)/time.Microsecond) / float64(res.Requests))
+		}
+	}
 	return res, workers, nil
 }
 
@@ -196,6 +213,7 @@ func (r *result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  cache           hit ratio %s%s\n", hit, entries)
 	fmt.Fprintf(w, "  decision logs   %s written, queue depth %s at the end\n", optional(r.LogsWritten, "%.0f"), optional(r.LogQueueDepth, "%.0f"))
+	fmt.Fprintf(w, "  CPU             server %s µs, load generator %s µs a request\n", optional(r.ServerCPU, "%.0f"), optional(r.LoadgenCPU, "%.0f"))
 	fmt.Fprintf(w, "  server RSS      %s at the start of the traffic, %s at the end, %s at most\n", mib(r.RSSStart), mib(r.RSSEnd), mib(r.RSSMax))
 }
 

@@ -169,6 +169,7 @@ func runSeed(ctx context.Context, o *options, dbURL, workloadPath string, stdout
 // serverProcess is a running `server serve`.
 type serverProcess struct {
 	cmd     *exec.Cmd
+	addr    string // host:port
 	base    string // http://host:port
 	logPath string
 	done    chan struct{}
@@ -199,7 +200,7 @@ func startServer(ctx context.Context, server, addr, dbURL, logPath string, env [
 		logFile.Close()
 		return nil, fmt.Errorf("start %s serve: %w", server, err)
 	}
-	p := &serverProcess{cmd: cmd, base: "http://" + addr, logPath: logPath, done: make(chan struct{})}
+	p := &serverProcess{cmd: cmd, addr: addr, base: "http://" + addr, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()

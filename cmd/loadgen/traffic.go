@@ -34,9 +34,11 @@ const requestTimeout = 30 * time.Second
 // traffic is one workload's closed-loop run: concurrency workers, each
 // sending its next request when the last one has answered.
 type traffic struct {
-	client   *http.Client
-	endpoint string
-	p        *prepared
+	// addr and path are the server's loopback host:port and its
+	// GraphQL endpoint's path.
+	addr string
+	path string
+	p    *prepared
 	// kinds are the read kinds the workload draws from, uniformly;
 	// writeShare is the share of operations that are writes (a write
 	// and, in a soak, the check that reads it back).
@@ -97,6 +99,7 @@ type worker struct {
 	rng   *rand.Rand
 	stats workerStats
 	buf   bytes.Buffer
+	conn  conn
 	// keys are the indexes of the write keys this worker owns.
 	keys []int
 }
@@ -117,7 +120,7 @@ func (t *traffic) run(ctx context.Context, stop <-chan struct{}) []*worker {
 	workers := make([]*worker, t.concurrency)
 	for i := range workers {
 		w := &worker{t: t, rng: rand.New(rand.NewPCG(uint64(i)+1, 0x6c67)),
-			stats: workerStats{byKind: map[string]int64{}}}
+			stats: workerStats{byKind: map[string]int64{}}, conn: conn{addr: t.addr, path: t.path}}
 		for k := i; k < len(t.p.writes); k += t.concurrency {
 			w.keys = append(w.keys, k)
 		}
@@ -128,6 +131,7 @@ func (t *traffic) run(ctx context.Context, stop <-chan struct{}) []*worker {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer w.conn.close()
 			w.loop(ctx)
 		}()
 	}
@@ -236,28 +240,13 @@ func (w *worker) send(ctx context.Context, r *request) outcome {
 }
 
 func (w *worker) do(ctx context.Context, r *request, reqID string) (outcome, string) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.t.endpoint, bytes.NewReader(r.body))
+	res, err := w.conn.post(ctx, r.body, &w.buf, "Authorization", "Bearer "+r.token, "X-Request-Id", reqID)
 	if err != nil {
 		return outcomeTransport, err.Error()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	req.Header.Set("X-Request-Id", reqID)
-	res, err := w.t.client.Do(req)
-	if err != nil {
-		return outcomeTransport, err.Error()
-	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return outcomeTransport, err.Error()
-	}
-	got := bytes.TrimSpace(w.buf.Bytes())
-	if res.StatusCode != http.StatusOK {
-		return outcomeStatus, fmt.Sprintf("HTTP %d: %.300s", res.StatusCode, got)
+	got := bytes.TrimSpace(res.body)
+	if res.status != http.StatusOK {
+		return outcomeStatus, fmt.Sprintf("HTTP %d: %.300s", res.status, got)
 	}
 	if r.expect != nil && bytes.Equal(got, r.expect) {
 		return outcomeOK, ""
@@ -280,18 +269,4 @@ func (w *worker) do(ctx context.Context, r *request, reqID string) (outcome, str
 		return outcomeWrong, err.Error()
 	}
 	return outcomeOK, ""
-}
-
-// newClient returns the HTTP client of a run: keep-alive connections, one
-// per worker and a few spare, no proxy (the target is on this machine),
-// no compression (the server does not compress either way).
-func newClient(concurrency int) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil,
-		MaxIdleConns:        2 * concurrency,
-		MaxIdleConnsPerHost: 2 * concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &http.Client{Transport: tr}
 }

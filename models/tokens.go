@@ -39,28 +39,28 @@ func (s *Store) CreateToken(ctx context.Context, user int64, name string) (Token
 // viewerSQL finds the user of an unrevoked token, with the permissions it
 // holds globally and the revision, in the layout of a grants statement
 // (readGrants): the user row carries the user's id in project_id and its
-// created_at in a seventh column. Each branch finds the token by its
-// unique hash ($1) and follows primary keys from there.
+// created_at in a seventh column. The token is found once, by its unique
+// hash ($1), in t (PostgreSQL keeps a common table expression that is
+// read more than once, instead of repeating it in each branch), and each
+// branch follows primary keys from there.
 const viewerSQL = `
+WITH t AS (SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL)
 SELECT 0 AS kind, u.id AS project_id, CAST(NULL AS BIGINT) AS permission_id,
        u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username, u.created_at AS created_at
-  FROM api_tokens t JOIN users u ON u.id = t.user_id
- WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+  FROM t JOIN users u ON u.id = t.user_id
 UNION ALL
 SELECT 1, NULL, up.permission_id, NULL, NULL, NULL, NULL
-  FROM api_tokens t JOIN user_permissions up ON up.user_id = t.user_id
- WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+  FROM t JOIN user_permissions up ON up.user_id = t.user_id
 UNION ALL
 SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL, NULL
-  FROM api_tokens t JOIN user_groups ug ON ug.user_id = t.user_id
+  FROM t JOIN user_groups ug ON ug.user_id = t.user_id
   JOIN group_permissions gp ON gp.group_id = ug.group_id
- WHERE t.token_hash = $1 AND t.revoked_at IS NULL
 UNION ALL
 SELECT 6, NULL, r.revision, NULL, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
 
 // The token's user as an expression of the grants statements' branches:
-// its primary-key look-up runs once for the statement.
-const tokenUserSQL = `(SELECT t.user_id FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL)`
+// viewerSQL's t.
+const tokenUserSQL = `(SELECT t.user_id FROM t)`
 
 // alsoSQL adds to the token statement the branches of a grants statement,
 // in its seven columns, with the kinds shifted by %[1]d.

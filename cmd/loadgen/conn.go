@@ -20,7 +20,6 @@ import (
 // machine.
 type conn struct {
 	addr string // host:port, the server's loopback address
-	path string // the GraphQL endpoint's path
 
 	c  net.Conn
 	br *bufio.Reader
@@ -31,6 +30,9 @@ type conn struct {
 	reused  bool
 	unwatch func() bool
 }
+
+// graphqlPath is the server's GraphQL endpoint.
+const graphqlPath = "/graphql"
 
 // response is what post read: the status and the body, in the worker's
 // buffer.
@@ -45,7 +47,7 @@ type response struct {
 // read nothing of that request.
 func (k *conn) post(ctx context.Context, body []byte, buf *bytes.Buffer, headers ...string) (response, error) {
 	for {
-		reused := k.c != nil && k.reused
+		reused := k.reused
 		res, err := k.try(ctx, body, buf, headers)
 		if err == nil {
 			return res, nil
@@ -74,9 +76,7 @@ func (k *conn) try(ctx context.Context, body []byte, buf *bytes.Buffer, headers 
 		// on cuts the exchange short (dial's watch).
 		return response{}, err
 	}
-	k.bw.WriteString("POST ")
-	k.bw.WriteString(k.path)
-	k.bw.WriteString(" HTTP/1.1\r\nHost: ")
+	k.bw.WriteString("POST " + graphqlPath + " HTTP/1.1\r\nHost: ")
 	k.bw.WriteString(k.addr)
 	k.bw.WriteString("\r\nContent-Type: application/json\r\nContent-Length: ")
 	k.bw.WriteString(strconv.Itoa(len(body)))
@@ -120,7 +120,7 @@ func (k *conn) dial(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k.c, k.reused = c, false
+	k.c = c
 	k.unwatch = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	if k.br == nil {
 		k.br, k.bw = bufio.NewReaderSize(c, 16<<10), bufio.NewWriterSize(c, 16<<10)
@@ -138,5 +138,5 @@ func (k *conn) close() {
 	}
 	k.unwatch()
 	k.c.Close()
-	k.c = nil
+	k.c, k.reused = nil, false
 }

@@ -20,7 +20,7 @@ func TestConnKeepsAlive(t *testing.T) {
 	var conns atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Method != http.MethodPost || r.URL.Path != "/graphql" || r.Header.Get("Content-Type") != "application/json" {
+		if r.Method != http.MethodPost || r.URL.Path != graphqlPath || r.Header.Get("Content-Type") != "application/json" {
 			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
 			return
 		}
@@ -34,7 +34,7 @@ func TestConnKeepsAlive(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	k := &conn{addr: srv.Listener.Addr().String(), path: "/graphql"}
+	k := &conn{addr: srv.Listener.Addr().String()}
 	defer k.close()
 	var buf bytes.Buffer
 	for i, want := range []string{"Bearer a r1 {}", "Bearer b r2 {\"x\":1}", "Bearer c r3 {}"} {
@@ -90,7 +90,7 @@ func answerOnce(t *testing.T, answers int) (string, *atomic.Int64) {
 // a new connection that answers nothing is an error, not a retry.
 func TestConnRedials(t *testing.T) {
 	addr, conns := answerOnce(t, 1)
-	k := &conn{addr: addr, path: "/graphql"}
+	k := &conn{addr: addr}
 	defer k.close()
 	var buf bytes.Buffer
 	for i := range 3 {
@@ -104,7 +104,7 @@ func TestConnRedials(t *testing.T) {
 	}
 
 	addr, conns = answerOnce(t, 0)
-	k2 := &conn{addr: addr, path: "/graphql"}
+	k2 := &conn{addr: addr}
 	defer k2.close()
 	if _, err := k2.post(context.Background(), []byte("{}"), &buf); err == nil {
 		t.Error("a connection closed before any answer gave no error")
@@ -121,7 +121,7 @@ func TestConnCancel(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 	defer srv.Close()
 	defer close(release)
-	k := &conn{addr: srv.Listener.Addr().String(), path: "/graphql"}
+	k := &conn{addr: srv.Listener.Addr().String()}
 	defer k.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

@@ -283,7 +283,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			srv.stop()
 		}
 	}()
-	fmt.Fprintf(stdout, "server: %s, pid %d, log %s\n", srv.base, srv.pid(), srv.logPath)
+	fmt.Fprintf(stdout, "server: %s, pid %d, log %s\n", srv.base(), srv.pid(), srv.logPath)
 
 	client := &http.Client{Timeout: requestTimeout}
 	rep := &report{Database: db.dialect, Dataset: wf.Dataset}
@@ -330,7 +330,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 // newTraffic sets up a workload's traffic.
 func newTraffic(o *options, p *prepared, addr, name string) (*traffic, error) {
-	t := &traffic{addr: addr, path: "/graphql", p: p, concurrency: o.concurrency}
+	t := &traffic{addr: addr, p: p, concurrency: o.concurrency}
 	if name == workloadMixed {
 		for _, k := range []string{kindHasProjectPerm, kindCheckMany, kindViewerPermissions, kindGuardedList} {
 			if len(p.byKind[k]) > 0 {

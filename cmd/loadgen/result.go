@@ -78,7 +78,7 @@ func measure(ctx context.Context, o *options, t *traffic, srv *serverProcess, cl
 	case <-srv.done:
 		return abort(fmt.Errorf("the server exited during the warm-up (%v):\n%s", srv.err, srv.logTail(20)))
 	}
-	before := scrape(ctx, client, srv.base)
+	before := scrape(ctx, client, srv.base())
 	cpuBefore, cpuKnown := ownCPU()
 	res := &result{Workload: name, Concurrency: o.concurrency, Warmup: o.warmup.Seconds(), CacheSize: o.cacheSize,
 		WriteShare: t.writeShare}
@@ -130,7 +130,7 @@ wait:
 	workers := <-done
 	elapsed := time.Since(began)
 	cpuAfter, _ := ownCPU()
-	after := scrape(ctx, client, srv.base)
+	after := scrape(ctx, client, srv.base())
 
 	var hist histogram
 	res.ByKind = map[string]int64{}

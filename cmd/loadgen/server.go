@@ -170,7 +170,6 @@ func runSeed(ctx context.Context, o *options, dbURL, workloadPath string, stdout
 type serverProcess struct {
 	cmd     *exec.Cmd
 	addr    string // host:port
-	base    string // http://host:port
 	logPath string
 	done    chan struct{}
 	err     error // why it exited, once done is closed
@@ -200,7 +199,7 @@ func startServer(ctx context.Context, server, addr, dbURL, logPath string, env [
 		logFile.Close()
 		return nil, fmt.Errorf("start %s serve: %w", server, err)
 	}
-	p := &serverProcess{cmd: cmd, addr: addr, base: "http://" + addr, logPath: logPath, done: make(chan struct{})}
+	p := &serverProcess{cmd: cmd, addr: addr, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -217,7 +216,7 @@ func startServer(ctx context.Context, server, addr, dbURL, logPath string, env [
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		if res, err := client.Get(p.base + "/readyz"); err == nil {
+		if res, err := client.Get(p.base() + "/readyz"); err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -232,6 +231,9 @@ func startServer(ctx context.Context, server, addr, dbURL, logPath string, env [
 }
 
 func (p *serverProcess) pid() int { return p.cmd.Process.Pid }
+
+// base is the server's URL: http://host:port.
+func (p *serverProcess) base() string { return "http://" + p.addr }
 
 // stop sends SIGTERM and waits for the server to exit, killing it after
 // stopTimeout. It returns how the server exited: nil for a clean stop.

@@ -34,10 +34,7 @@ const requestTimeout = 30 * time.Second
 // traffic is one workload's closed-loop run: concurrency workers, each
 // sending its next request when the last one has answered.
 type traffic struct {
-	// addr and path are the server's loopback host:port and its
-	// GraphQL endpoint's path.
-	addr string
-	path string
+	addr string // the server's loopback host:port
 	p    *prepared
 	// kinds are the read kinds the workload draws from, uniformly;
 	// writeShare is the share of operations that are writes (a write
@@ -120,7 +117,7 @@ func (t *traffic) run(ctx context.Context, stop <-chan struct{}) []*worker {
 	workers := make([]*worker, t.concurrency)
 	for i := range workers {
 		w := &worker{t: t, rng: rand.New(rand.NewPCG(uint64(i)+1, 0x6c67)),
-			stats: workerStats{byKind: map[string]int64{}}, conn: conn{addr: t.addr, path: t.path}}
+			stats: workerStats{byKind: map[string]int64{}}, conn: conn{addr: t.addr}}
 		for k := i; k < len(t.p.writes); k += t.concurrency {
 			w.keys = append(w.keys, k)
 		}

@@ -88,19 +88,33 @@ func (e *Engine) RequireAnyInProject(ctx context.Context, actor int64, project i
 	return denied(ds[0])
 }
 
-// IsSuperuser reports whether actor is an active superuser.
+// IsSuperuser reports whether actor is an active superuser: what actor
+// may do now. It is the question about an actor; a question about the
+// target of an action (whose token is minted, whose flags are changed)
+// asks StoredFlags, since an inactive superuser is a superuser again the
+// moment someone reactivates it.
 func (e *Engine) IsSuperuser(ctx context.Context, actor int64) (bool, error) {
-	if actor == Anonymous {
-		return false, nil
+	active, super, err := e.StoredFlags(ctx, actor)
+	return active && super, err
+}
+
+// StoredFlags returns the flags stored for user, whatever they make of it
+// today: an inactive superuser has nothing now (SPEC §1), but its stored
+// isSuperuser, and its stored grants, come back with its isActive. The
+// escalation checks judge a target by them. Anonymous is neither active
+// nor a superuser; a user that does not exist is a *NotFoundError.
+func (e *Engine) StoredFlags(ctx context.Context, user int64) (isActive, isSuperuser bool, err error) {
+	if user == Anonymous {
+		return false, false, nil
 	}
-	ug, err := e.grants(ctx, actor, nil)
+	ug, err := e.grants(ctx, user, nil)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if !ug.found {
-		return false, &NotFoundError{Kind: "user", ID: actor}
+		return false, false, &NotFoundError{Kind: "user", ID: user}
 	}
-	return ug.isActive && ug.isSuperuser, nil
+	return ug.isActive, ug.isSuperuser, nil
 }
 
 // RequireSuperuser returns nil for an active superuser.
@@ -146,9 +160,13 @@ func (e *Engine) RequireJoinable(ctx context.Context, actor, group int64) error 
 // RequireCovers enforces "no escalation through impersonation": acting as
 // target (minting a token for it, say) needs a superuser when target is
 // one, and otherwise every permission target holds, where it holds it.
-// what says what the actor attempts, for the error message.
+// Target is judged by what is stored, not by what it may do today: its
+// stored isSuperuser, and every grant it holds, even while it is inactive
+// (an inactive user holds nothing now, but gets it all back when it is
+// reactivated, and a token minted meanwhile with it). what says what the
+// actor attempts, for the error message.
 func (e *Engine) RequireCovers(ctx context.Context, actor, target int64, what string) error {
-	super, err := e.IsSuperuser(ctx, target)
+	_, super, err := e.StoredFlags(ctx, target)
 	if err != nil {
 		return err
 	}
@@ -158,6 +176,9 @@ func (e *Engine) RequireCovers(ctx context.Context, actor, target int64, what st
 	return e.requireCovers(ctx, actor, Holder{User: target}, fmt.Sprintf("user %d", target))
 }
 
+// requireCovers checks that actor, as it is now (an active superuser, or
+// through its effective grants), holds every grant stored for h. The
+// stored grants are read whatever h's flags: HolderGrants ignores them.
 func (e *Engine) requireCovers(ctx context.Context, actor int64, h Holder, who string) error {
 	if super, err := e.IsSuperuser(ctx, actor); err != nil || super {
 		return err

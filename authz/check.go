@@ -231,7 +231,8 @@ func (e *Engine) decide(ctx context.Context, user int64, ug *userGrants, perm Pe
 // cache when it has them and with one statement otherwise. A check of
 // full consistency always reads the database (the request cache may hold
 // grants read when the request was authenticated) and leaves what it read
-// to the request cache.
+// to the request cache. A load of the grants of the user whose token ctx
+// names (WithViewerToken) confirms the token in the same statement.
 func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*userGrants, error) {
 	cache := RequestCacheFrom(ctx)
 	var gen uint64

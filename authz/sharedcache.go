@@ -309,13 +309,21 @@ func (c *SharedCache) put(e *cacheEntry) {
 var emptyPerms = map[int64]Sources{}
 
 // lookupGrants returns the user's grants in projects from the cache, or
-// nil and the projects it lacks (all of them when it lacks the user).
-func (c *SharedCache) lookupGrants(user int64, projects []int64, rev int64, epoch uint64) (g *Grants, cached map[int64]*cacheEntry, missing []int64) {
+// nil and the projects it lacks (all of them when it lacks the user, or
+// the token, when not "", that the grants must come with).
+func (c *SharedCache) lookupGrants(user int64, projects []int64, token string, rev int64, epoch uint64) (g *Grants, cached map[int64]*cacheEntry, missing []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.get(cacheKey{user: user}, rev, epoch)
 	if u == nil {
 		return nil, nil, projects
+	}
+	if token != "" {
+		// The token's entry is valid at the revision the grants are of:
+		// a revocation is a newer revision, or a write of the instance.
+		if t := c.get(cacheKey{token: token}, rev, epoch); t == nil || t.tokenUser.ID != user {
+			return nil, nil, projects
+		}
 	}
 	for _, p := range projects {
 		e := c.get(cacheKey{user: user, project: p}, rev, epoch)
@@ -374,18 +382,27 @@ func emptyIfNil(m map[int64]Sources) map[int64]Sources {
 
 // loadGrants answers LoadGrants from the cache when it can, and with one
 // statement, shared by concurrent callers asking the same, otherwise.
+// When ctx names the token user authenticated with (WithViewerToken), the
+// grants come with that token, valid at their revision: from the cache
+// when it holds both, and otherwise from the statement that confirms the
+// token (TokenGrantStore), which refuses a revoked one.
 func (c *SharedCache) loadGrants(ctx context.Context, store GrantStore, user int64, projects []int64) (*Grants, error) {
+	token := tokenOf(ctx, user)
+	if _, ok := store.(TokenGrantStore); !ok {
+		token = ""
+	}
 	if !c.usable(ctx) {
-		return store.LoadGrants(ctx, user, projects)
+		g, _, err := loadFromStore(ctx, store, user, projects, token)
+		return g, err
 	}
 	rev, epoch := c.known.Load(), c.epoch.Load()
-	g, cached, missing := c.lookupGrants(user, projects, rev, epoch)
+	g, cached, missing := c.lookupGrants(user, projects, token, rev, epoch)
 	if g != nil {
 		c.hits.Add(1)
 		return g, nil
 	}
 	c.misses.Add(1)
-	loaded, err := c.sharedLoad(ctx, store, user, missing)
+	loaded, err := c.sharedLoad(ctx, store, user, missing, token)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +412,7 @@ func (c *SharedCache) loadGrants(ctx context.Context, store GrantStore, user int
 	if loaded.Revision != rev {
 		// The cached part is of an older revision than the load: read
 		// everything at the load's, rather than mix the two.
-		all, err := c.sharedLoad(ctx, store, user, projects)
+		all, err := c.sharedLoad(ctx, store, user, projects, token)
 		if err != nil {
 			return nil, err
 		}
@@ -425,11 +442,31 @@ func withEmptyProjects(g *Grants) *Grants {
 	return g
 }
 
-// sharedLoad loads the user's grants in projects once for every caller
-// asking the same at the same time, and caches the result. The load runs
-// detached from ctx, since other callers may wait for it; a caller whose
-// ctx ends stops waiting.
-func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int64, projects []int64) (*Grants, error) {
+// loadFromStore loads the user's grants in projects with one statement:
+// through token when it is not "" (the store is then a TokenGrantStore),
+// which returns the token's user too, and refuses a revoked token.
+func loadFromStore(ctx context.Context, store GrantStore, user int64, projects []int64, token string) (*Grants, User, error) {
+	if token == "" {
+		g, err := store.LoadGrants(ctx, user, projects)
+		return g, User{}, err
+	}
+	u, g, err := store.(TokenGrantStore).LoadGrantsByToken(ctx, token, projects)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		return nil, User{}, errTokenRevoked
+	case err != nil:
+		return nil, User{}, err
+	case u.ID != user:
+		return nil, User{}, errTokenRevoked
+	}
+	return g, u, nil
+}
+
+// sharedLoad loads the user's grants in projects, with token when it is
+// not "", once for every caller asking the same at the same time, and
+// caches the result. The load runs detached from ctx, since other callers
+// may wait for it; a caller whose ctx ends stops waiting.
+func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int64, projects []int64, token string) (*Grants, error) {
 	sorted := slices.Clone(projects)
 	slices.Sort(sorted)
 	var key strings.Builder
@@ -438,15 +475,24 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 		key.WriteByte(',')
 		key.WriteString(strconv.FormatInt(p, 10))
 	}
+	if token != "" {
+		key.WriteByte('/')
+		key.WriteString(token)
+	}
 	ch := c.flight.DoChan(key.String(), func() (any, error) {
 		epoch := c.epoch.Load()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLoadTimeout)
 		defer cancel()
-		g, err := store.LoadGrants(lctx, user, sorted)
+		g, u, err := loadFromStore(lctx, store, user, sorted, token)
 		if err != nil {
 			return nil, err
 		}
 		c.storeGrants(user, sorted, g, epoch)
+		if token != "" && u.IsActive && g.Revision != 0 {
+			// Only a token that would authenticate is kept, so that
+			// UserByTokenLoading may serve the entry too.
+			c.storeToken(token, u, g.Revision, epoch)
+		}
 		return g, nil
 	})
 	select {
@@ -520,12 +566,19 @@ func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, al
 		// exactly that one.
 		rev = read
 	}
-	c.mu.Lock()
-	if rev == c.known.Load() && epoch == c.epoch.Load() {
-		c.put(&cacheEntry{key: k, rev: rev, epoch: epoch, tokenUser: u})
-	}
-	c.mu.Unlock()
+	c.storeToken(k.token, u, rev, epoch)
 	return u, nil
+}
+
+// storeToken caches that the token whose hash is hash authenticates u at
+// revision rev, if that is the newest known revision and no write of the
+// instance happened since epoch.
+func (c *SharedCache) storeToken(hash string, u User, rev int64, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rev == c.known.Load() && epoch == c.epoch.Load() {
+		c.put(&cacheEntry{key: cacheKey{token: hash}, rev: rev, epoch: epoch, tokenUser: u})
+	}
 }
 
 // load looks the token up in the store. A ViewerStore's grants, the

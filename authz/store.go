@@ -106,6 +106,16 @@ type GrantStore interface {
 	LoadGrants(ctx context.Context, user int64, projects []int64) (*Grants, error)
 }
 
+// TokenGrantStore is a GrantStore that can load a user's grants through
+// the API token the user authenticated with, so that a check confirms the
+// token in the statement that reads the grants (WithViewerToken).
+type TokenGrantStore interface {
+	// LoadGrantsByToken is LoadGrants of the user of the unrevoked token
+	// whose hash is hash, with that user (whatever its flags), in one
+	// statement; ErrUnauthenticated when there is no such token.
+	LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (User, *Grants, error)
+}
+
 // ReverseStore answers the reverse questions, each in one statement.
 type ReverseStore interface {
 	// ProjectsWithPerm returns up to limit projects with id > after, in id

@@ -153,8 +153,11 @@ func (b *bearer) lookUp(ctx context.Context, also func() authz.ViewerLoad) (auth
 
 // AuthenticateOperation looks up the request's bearer token, if it has
 // one, loading with it the grants the operation's first check reads, and
-// returns the context with the viewer, and the viewer as the actor of
-// writes. An error means the request is refused; Authenticate answers it.
+// returns the context with the viewer, the viewer as the actor of writes,
+// and the token, which every later load of the viewer's grants confirms
+// (authz.WithViewerToken): a token revoked while the request runs refuses
+// the next check that reads the database, as a deactivation denies it.
+// An error means the request is refused; Authenticate answers it.
 func AuthenticateOperation(ctx context.Context) (context.Context, error) {
 	b, ok := ctx.Value(bearerKey{}).(*bearer)
 	if !ok {
@@ -164,6 +167,7 @@ func AuthenticateOperation(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return ctx, err
 	}
+	ctx = authz.WithViewerToken(ctx, u.ID, authz.HashToken(b.secret))
 	return authz.WithActor(WithViewer(ctx, u), u.ID), nil
 }
 

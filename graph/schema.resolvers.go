@@ -386,7 +386,13 @@ func (r *mutationResolver) CreateAPIToken(ctx context.Context, user string, name
 	if err := authz.ValidateTokenName(name); err != nil {
 		return nil, err
 	}
-	if uid != viewer {
+	if uid == viewer {
+		// No permission is asked: confirm the token has not been revoked
+		// since the request began.
+		if err := r.Engine.RequireAuthenticated(ctx, viewer); err != nil {
+			return nil, err
+		}
+	} else {
 		if err := r.Engine.Require(ctx, viewer, authz.PermChangeUser); err != nil {
 			return nil, err
 		}
@@ -417,10 +423,13 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (bool,
 	if err != nil {
 		return false, err
 	}
-	if t.UserID != viewer {
-		if err := r.requireUserAdmin(ctx, viewer, authz.PermChangeUser, t.UserID, "revoke a superuser's tokens"); err != nil {
-			return false, err
-		}
+	if t.UserID == viewer {
+		err = r.Engine.RequireAuthenticated(ctx, viewer)
+	} else {
+		err = r.requireUserAdmin(ctx, viewer, authz.PermChangeUser, t.UserID, "revoke a superuser's tokens")
+	}
+	if err != nil {
+		return false, err
 	}
 	// The shared cache may hold the token's user: retire it before
 	// answering, so that the token is refused from now on.

@@ -125,6 +125,31 @@ func (s *Store) ViewerByToken(ctx context.Context, secret string, also authz.Vie
 	return u, g, other, nil
 }
 
+var _ authz.TokenGrantStore = (*Store)(nil)
+
+// LoadGrantsByToken implements authz.TokenGrantStore: the grants of the
+// user of an unrevoked token in projects, and that user whatever its
+// flags, with the token statement (one statement). An unknown or revoked
+// token is authz.ErrUnauthenticated; an inactive user's grants are
+// dropped, as LoadGrants drops them, and its flags say why.
+func (s *Store) LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (authz.User, *authz.Grants, error) {
+	q, args := viewerStatement(hash, authz.ViewerLoad{Projects: projects})
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return authz.User{}, nil, dbError("load grants by token", err)
+	}
+	var v viewerRow
+	g, err := readGrants(rows, len(projects), &v, nil)
+	switch {
+	case err != nil:
+		return authz.User{}, nil, dbError("load grants by token", err)
+	case !g.UserFound:
+		return authz.User{}, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+	}
+	u := authz.User{ID: v.id, Username: g.Username, IsActive: g.IsActive, IsSuperuser: g.IsSuperuser, CreatedAt: v.createdAt.UTC()}
+	return u, g, nil
+}
+
 // RevokeToken marks a token revoked; false when it does not exist or was
 // revoked already.
 func (s *Store) RevokeToken(ctx context.Context, id int64) (bool, error) {

@@ -307,6 +307,41 @@ var escalationCases = []escalationCase{
 		},
 		done: func(t *testing.T, h *harness, e *escFixture) bool { return len(h.tokens(t, e.target.ID)) > 1 },
 	},
+
+	// An inactive user is judged by what it holds once reactivated: its
+	// stored isSuperuser and its stored grants (finding 1).
+	{
+		name: "createApiToken for an inactive superuser", global: []string{authz.PermChangeUser},
+		targetSuper: true, targetActive: &falseValue,
+		field: "createApiToken", msg: "only a superuser may create a token for a superuser",
+		doc: func(e *escFixture) string {
+			return fmt.Sprintf(`mutation { createApiToken(user: %q, name: "stolen") { name } }`, e.target.gid())
+		},
+		done: func(t *testing.T, h *harness, e *escFixture) bool { return len(h.tokens(t, e.target.ID)) > 1 },
+	},
+	{
+		name: "createApiToken for an inactive user who holds, through a group, what one lacks", global: []string{authz.PermChangeUser},
+		groupGlobal: []string{authz.PermDeleteUser}, targetInGroup: true, targetActive: &falseValue,
+		field: "createApiToken", perm: authz.PermDeleteUser, msg: "holds auth.delete_user globally",
+		doc: func(e *escFixture) string {
+			return fmt.Sprintf(`mutation { createApiToken(user: %q, name: "stolen") { name } }`, e.target.gid())
+		},
+		done: func(t *testing.T, h *harness, e *escFixture) bool { return len(h.tokens(t, e.target.ID)) > 1 },
+	},
+	{
+		name: "deleteUser deletes an inactive superuser", global: []string{authz.PermDeleteUser},
+		targetSuper: true, targetActive: &falseValue,
+		field: "deleteUser", msg: "only a superuser may delete a superuser",
+		doc:  func(e *escFixture) string { return fmt.Sprintf(`mutation { deleteUser(id: %q) }`, e.target.gid()) },
+		done: func(t *testing.T, h *harness, e *escFixture) bool { _, found := h.user(t, e.target.ID); return !found },
+	},
+	{
+		name: "revokeApiToken of an inactive superuser's token", global: []string{authz.PermChangeUser},
+		targetSuper: true, targetActive: &falseValue,
+		field: "revokeApiToken", msg: "only a superuser may revoke a superuser's tokens",
+		doc:  func(e *escFixture) string { return fmt.Sprintf(`mutation { revokeApiToken(id: %q) }`, gid(e.target.TokenID)) },
+		done: func(t *testing.T, h *harness, e *escFixture) bool { return h.tokens(t, e.target.ID)[0].RevokedAt != nil },
+	},
 }
 
 func groupGrants(t *testing.T, h *harness, group int64) authz.HeldGrants {
@@ -390,5 +425,78 @@ func TestNoEscalation(t *testing.T) {
 				t.Errorf("%s: field b granted the viewer projects.view_page", q)
 			}
 		})
+	})
+}
+
+// TestTokenForInactiveSuperuserRefused replays finding 1 of the security
+// review: a holder of auth.change_user asks for a token of an inactive
+// superuser, whose effective grants are empty. The token must not be
+// minted (only a superuser may act as a superuser, active or not), so
+// that reactivating the account later gives the holder nothing; and a
+// superuser may still mint it.
+func TestTokenForInactiveSuperuserRefused(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		h := newHarness(t, db)
+		admin := h.mustUser(t, "admin", authz.PermChangeUser)
+		dormant := h.mustUserFlags(t, "dormant", false, true)
+		q := fmt.Sprintf(`mutation { createApiToken(user: %q, name: "stolen") { token } }`, dormant.gid())
+		wantError(t, q, h.do(t, admin.Token, q), errWant{code: "FORBIDDEN", path: "createApiToken",
+			msg: []string{"only a superuser may create a token for a superuser"}})
+		if n := len(h.tokens(t, dormant.ID)); n != 1 {
+			t.Fatalf("%s was refused, but the superuser has %d tokens, want 1", q, n)
+		}
+		// The account comes back: the holder of auth.change_user still
+		// cannot act as it, nor grant itself what it lacks.
+		react := fmt.Sprintf(`mutation { updateUser(id: %q, input: {isActive: true}) { isActive } }`, dormant.gid())
+		wantData(t, react, h.do(t, h.root.Token, react), `{"updateUser": {"isActive": true}}`)
+		wantError(t, q, h.do(t, admin.Token, q), errWant{code: "FORBIDDEN", path: "createApiToken",
+			msg: []string{"only a superuser may create a token for a superuser"}})
+		if h.hasPerm(t, admin.ID, authz.PermDeleteUser) {
+			t.Errorf("the holder of auth.change_user gained %s", authz.PermDeleteUser)
+		}
+		deactivate := fmt.Sprintf(`mutation { updateUser(id: %q, input: {isActive: false}) { isActive } }`, dormant.gid())
+		wantData(t, deactivate, h.do(t, h.root.Token, deactivate), `{"updateUser": {"isActive": false}}`)
+		if res := h.do(t, h.root.Token, q); len(res.Errors) != 0 || len(h.tokens(t, dormant.ID)) != 2 {
+			t.Errorf("%s as a superuser = %v, want a token minted", q, res)
+		}
+	})
+}
+
+// TestTokenForInactiveUserJudgesStoredGrants: an inactive user holds
+// nothing today, but its grants are stored and come back when it is
+// reactivated, with every token minted for it meanwhile; so minting one
+// needs the grants it holds (globally, in a project, directly or through
+// a group), not the empty set it holds while inactive (finding 1).
+func TestTokenForInactiveUserJudgesStoredGrants(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		h := newHarness(t, db)
+		p := h.mustProject(t, "p")
+		admin := h.mustUser(t, "admin", authz.PermChangeUser)
+		h.grantProject(t, authz.Holder{User: admin.ID}, p.ID, authz.PermViewPage)
+		direct := h.mustUserFlags(t, "direct", false, false, authz.PermDeleteUser)
+		inGroup := h.mustUserFlags(t, "in_group", false, false)
+		g := h.mustGroup(t, "g")
+		h.grantProject(t, authz.Holder{Group: g.ID}, p.ID, authz.PermDeleteProject)
+		h.join(t, inGroup.ID, g.ID)
+		covered := h.mustUserFlags(t, "covered", false, false)
+		h.grantProject(t, authz.Holder{User: covered.ID}, p.ID, authz.PermViewPage)
+
+		for _, c := range []struct {
+			name          string
+			target        actor
+			perm, project string
+		}{
+			{"a global grant", direct, authz.PermDeleteUser, ""},
+			{"a project grant through a group", inGroup, authz.PermDeleteProject, gid(p.ID)},
+		} {
+			q := fmt.Sprintf(`mutation { createApiToken(user: %q, name: "stolen") { token } }`, c.target.gid())
+			wantError(t, c.name+": "+q, h.do(t, admin.Token, q), errWant{code: "FORBIDDEN", path: "createApiToken",
+				perm: c.perm, project: c.project, msg: []string{c.perm + " ", "which you do not hold"}})
+			if n := len(h.tokens(t, c.target.ID)); n != 1 {
+				t.Errorf("%s: %s was refused, but the user has %d tokens, want 1", c.name, q, n)
+			}
+		}
+		q := fmt.Sprintf(`mutation { createApiToken(user: %q, name: "fine") { name } }`, covered.gid())
+		wantData(t, q, h.do(t, admin.Token, q), `{"createApiToken": {"name": "fine"}}`)
 	})
 }

@@ -339,8 +339,12 @@ var escalationCases = []escalationCase{
 		name: "revokeApiToken of an inactive superuser's token", global: []string{authz.PermChangeUser},
 		targetSuper: true, targetActive: &falseValue,
 		field: "revokeApiToken", msg: "only a superuser may revoke a superuser's tokens",
-		doc:  func(e *escFixture) string { return fmt.Sprintf(`mutation { revokeApiToken(id: %q) }`, gid(e.target.TokenID)) },
-		done: func(t *testing.T, h *harness, e *escFixture) bool { return h.tokens(t, e.target.ID)[0].RevokedAt != nil },
+		doc: func(e *escFixture) string {
+			return fmt.Sprintf(`mutation { revokeApiToken(id: %q) }`, gid(e.target.TokenID))
+		},
+		done: func(t *testing.T, h *harness, e *escFixture) bool {
+			return h.tokens(t, e.target.ID)[0].RevokedAt != nil
+		},
 	},
 }
 

@@ -30,9 +30,11 @@ test: ## Run every test with the race detector (PostgreSQL too when TEST_DATABAS
 	@$(if $(RACE),,echo "no C compiler: running the tests without the race detector")
 	$(GO) test $(RACE) -count=1 ./...
 	@# The race detector slows the pure-Go SQLite driver some 25 times, so
-	@# under -race the property test checks fewer random datasets; this run
-	@# checks the full 200 (SQLite) and 20 (PostgreSQL).
+	@# under -race the property tests check fewer random datasets; this run
+	@# checks the full 200 (SQLite) and 20 (PostgreSQL), and the escalation
+	@# property's full 10 and 5 runs.
 	$(if $(RACE),$(GO) test -count=1 -run '^TestEngineMatchesReference$$' ./authz/)
+	$(if $(RACE),$(GO) test -count=1 -run '^TestNoEscalationProperty$$' ./graph/)
 
 .PHONY: bench-engine
 bench-engine: ## Run the engine and directive go benchmarks (see docs/benchmarks.md for the large-dataset variant).

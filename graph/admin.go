@@ -25,7 +25,9 @@ func (r *Resolver) requirePerm(ctx context.Context, what, perm string) (int64, e
 
 // requireUserAdmin checks that viewer holds perm (an auth.*_user
 // permission) and, when the target user is a superuser, that viewer is one
-// too: managing a superuser is a superuser's business.
+// too: managing a superuser is a superuser's business. The target's flags
+// are the stored ones (Store.User), so an inactive superuser counts: it is
+// a superuser again the moment it is reactivated.
 func (r *Resolver) requireUserAdmin(ctx context.Context, viewer int64, perm string, target int64, what string) error {
 	if err := r.Engine.Require(ctx, viewer, perm); err != nil {
 		return err

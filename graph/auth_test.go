@@ -55,15 +55,18 @@ func TestRevokedTokenStopsMidRequest(t *testing.T) {
 				t.Run("the request revokes its own token", func(t *testing.T) {
 					v := h.mustUser(t, "v", authz.PermAddGroup)
 					spare := h.mustToken(t, v.ID)
+					p := h.mustProject(t, "p")
+					h.grantProject(t, authz.Holder{User: v.ID}, p.ID, authz.PermAddPage)
 					q := fmt.Sprintf(`mutation {
 						a: createGroup(name: %[1]q) { name }
 						b: revokeApiToken(id: %[2]q)
 						c: createGroup(name: %[3]q) { name }
 						d: createApiToken(user: %[4]q, name: "fresh") { token }
 						e: revokeApiToken(id: %[5]q)
-					}`, v.Username+"_a", gid(v.TokenID), v.Username+"_c", v.gid(), gid(spare))
+						f: createPage(input: {project: %[6]q, title: "late"}) { id }
+					}`, v.Username+"_a", gid(v.TokenID), v.Username+"_c", v.gid(), gid(spare), gid(p.ID))
 					res := h.do(t, v.Token, q)
-					wantUnauthenticated(t, q, res, "c", "d", "e")
+					wantUnauthenticated(t, q, res, "c", "d", "e", "f")
 					if !h.groupNamed(t, v.Username+"_a") {
 						t.Errorf("%s: field a, before the revocation, took no effect", q)
 					}
@@ -73,6 +76,9 @@ func TestRevokedTokenStopsMidRequest(t *testing.T) {
 					tokens := h.tokens(t, v.ID)
 					if len(tokens) != 2 || tokens[0].RevokedAt != nil || tokens[1].RevokedAt == nil {
 						t.Errorf("%s: tokens = %+v, want the two, only the request's revoked", q, tokens)
+					}
+					if pages, err := h.store.ProjectPages(h.ctx, p.ID, 0, 10); err != nil || len(pages) != 0 {
+						t.Errorf("%s: project pages = %v, %v; want none", q, pages, err)
 					}
 				})
 

@@ -34,7 +34,7 @@ func escalationRuns(dialect string) int {
 	if raceEnabled {
 		return map[string]int{models.SQLite: 1, models.Postgres: 2}[dialect]
 	}
-	return 80
+	return map[string]int{models.SQLite: 10, models.Postgres: 5}[dialect]
 }
 
 // escalationSteps is the number of mutations of one run: enough for a

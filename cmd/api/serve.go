@@ -149,9 +149,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := logs.Close(cctx); err != nil {
 			log.Error("flush decision logs", "error", err)
 		}
-		st := logs.Stats()
-		log.Info("decision log writer stopped", "written", st.Written, "spilled", st.Spilled, "lost", st.Failed,
-			"sampled_out", st.SampledOut)
+		// A warning when logs could not be written in time, so that it
+		// shows at every log level but error.
+		st, level := logs.Stats(), slog.LevelInfo
+		if st.Spilled > 0 || st.Failed > 0 {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "decision log writer stopped", "written", st.Written, "spilled", st.Spilled,
+			"lost", st.Failed, "sampled_out", st.SampledOut)
 	}()
 	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
 	defer stopRetention()

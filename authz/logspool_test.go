@@ -187,8 +187,8 @@ func TestLogSpoolRoundTrip(t *testing.T) {
 	logs := []authz.DecisionLog{
 		{UID: "0190aaaa000000000000000000000001", Name: "auto-projects.delete_page-17", Perm: "projects.delete_page",
 			Allowed: true, Reason: authz.ReasonObjectRule, User: 54, Project: 7, ObjectType: "Page", ObjectID: "17",
-			Entries:   []authz.LogEntry{auto("Model-level Result: Granted"), untagged("rule line \u00e9\n"), {Text: "t", Tags: []string{"x", "y"}}},
-			Source:    "Query.check", RequestID: "req-1", Backend: "builtin", CreatedAt: at},
+			Entries: []authz.LogEntry{auto("Model-level Result: Granted"), untagged("rule line \u00e9\n"), {Text: "t", Tags: []string{"x", "y"}}},
+			Source:  "Query.check", RequestID: "req-1", Backend: "builtin", CreatedAt: at},
 		{UID: "0190aaaa000000000000000000000002", Name: "auto-auth.view_user", Perm: "auth.view_user",
 			Reason: authz.ReasonAnonymous, CreatedAt: at.Add(time.Microsecond)},
 	}

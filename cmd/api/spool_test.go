@@ -304,7 +304,9 @@ func makeProber(t *testing.T, c *gqlClient, admin string) (user, project, token 
 		t.Fatalf("create the user and the project: %v", err)
 	}
 	user, project = setup.CreateUser.ID, setup.CreateProject.ID
-	var grant struct{ GrantProjectPerm struct{ Users []struct{ ID string } } }
+	var grant struct {
+		GrantProjectPerm struct{ Users []struct{ ID string } }
+	}
 	if err := c.post(admin, "", `mutation($p: ID!, $u: ID!) { grantProjectPerm(perm: "projects.view_page", project: $p, user: $u) { users { id } } }`,
 		map[string]any{"p": project, "u": user}, &grant); err != nil {
 		t.Fatalf("grant projects.view_page: %v", err)
@@ -343,8 +345,8 @@ func TestSpoolReplayedOnStart(t *testing.T) {
 			for i := range 3 {
 				logs = append(logs, authz.DecisionLog{UID: fmt.Sprintf("0190cccc%024d", i), Name: fmt.Sprintf("auto-projects.view_page-%d", i),
 					Perm: "projects.view_page", Reason: authz.ReasonAnonymous, ObjectType: "Spooled", ObjectID: strconv.Itoa(i),
-					Entries:   []authz.LogEntry{{Text: "RESULT: Permission Denied", Tags: []string{authz.TagAuto}}},
-					Source:    "Query.check", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
+					Entries: []authz.LogEntry{{Text: "RESULT: Permission Denied", Tags: []string{authz.TagAuto}}},
+					Source:  "Query.check", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
 			}
 			for _, s := range []*authz.LogSpool{ours, theirs} {
 				if _, err := s.Spill(logs); err != nil {
@@ -357,8 +359,10 @@ func TestSpoolReplayedOnStart(t *testing.T) {
 				t.Errorf("the replay read %d logs, stored %d, found %d stored; want 3, 3, 0", n, stored, present)
 			}
 			var out struct {
-				DecisionLogs struct{ Edges []struct{ Node struct{ ObjectID string } } }
-				DecisionLog  *struct{ Name string }
+				DecisionLogs struct {
+					Edges []struct{ Node struct{ ObjectID string } }
+				}
+				DecisionLog *struct{ Name string }
 			}
 			gql := newGQLClient(srv.addr)
 			defer gql.client.Transport.(*http.Transport).CloseIdleConnections()
@@ -382,4 +386,3 @@ func TestSpoolReplayedOnStart(t *testing.T) {
 		})
 	}
 }
-

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ type LogWriterConfig struct {
 	// Logger receives the writer's warnings and errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Spool, when set, takes the logs the store could not: those still
+	// pending when Close's context ends, and those given up after every
+	// retry. Without one, such logs are lost (and counted as Failed).
+	Spool *LogSpool
 }
 
 // DefaultLogWriterConfig returns the default settings:
@@ -101,14 +106,23 @@ func (c LogWriterConfig) withDefaults() LogWriterConfig {
 }
 
 // LogWriterStats counts what a LogWriter did with the logs it was given.
-// Every log given to Enqueue without an error ends up in exactly one of
-// Written, SampledOut and Failed, or is still pending (Queued minus Written
-// minus Failed).
+// Every log given to Enqueue without an error ends up in one of Written,
+// SampledOut, Spilled and Failed, or is still pending (Queued minus
+// Written, Spilled and Failed). A batch whose write was under way when
+// Close's deadline passed is spilled and may then be written after all:
+// it counts in both, and the spool's replay skips it.
 type LogWriterStats struct {
 	Queued     int64 // accepted into the queue
 	Written    int64 // stored
 	SampledOut int64 // allowed logs left out by sampling, never queued
-	Failed     int64 // given up after every retry, each with an error log line
+	Spilled    int64 // written to the spool, for the next start to replay
+	Failed     int64 // lost: given up, with no spool to take them, each with an error log line
+}
+
+// Pending returns how many accepted logs are neither stored nor spilled
+// nor given up.
+func (s LogWriterStats) Pending() int64 {
+	return max(0, s.Queued-s.Written-s.Spilled-s.Failed)
 }
 
 // LogWriter persists decision logs off the checks' critical path. It is a
@@ -116,7 +130,8 @@ type LogWriterStats struct {
 // the queue into the store in batches of up to BatchSize logs, writing a
 // partial batch once its first log has waited FlushInterval. When the
 // queue is full, Enqueue waits (back-pressure) rather than dropping.
-// Close flushes everything queued.
+// Close flushes everything queued; when its deadline passes first, a
+// writer with a Spool spills what is left to it instead.
 //
 // Sampling, when AllowedSampleRate is below 1, keeps an allowed log when a
 // hash of its name and request id falls below the rate, so that within a
@@ -133,7 +148,15 @@ type LogWriter struct {
 	closed  bool
 	senders sync.WaitGroup // Enqueue calls past the closed check
 
-	queued, written, sampled, failed atomic.Int64
+	// flight guards what Close needs to take over from the drain
+	// goroutine when its deadline passes: the batch being written, the
+	// logs the goroutine collected after the abort, and the abort itself.
+	flight   sync.Mutex
+	inflight []DecisionLog // the batch being written; nil between writes
+	leftover []DecisionLog // collected after the abort, never written
+	aborted  bool          // Close's deadline passed: write nothing more
+
+	queued, written, sampled, spilled, failed atomic.Int64
 }
 
 var _ LogSink = (*LogWriter)(nil)
@@ -155,6 +178,8 @@ func NewLogWriter(store DecisionLogStore, cfg LogWriterConfig) *LogWriter {
 // ctx ends first it returns an error wrapping ctx's, and the log is not
 // queued. A log that fits is queued even when ctx has ended, since the
 // check it records has happened. After Close it returns ErrLogWriterClosed.
+// A log without a UID is given one: the UID is what lets a spilled log be
+// replayed exactly once.
 func (w *LogWriter) Enqueue(ctx context.Context, log DecisionLog) error {
 	w.mu.RLock()
 	if w.closed {
@@ -168,6 +193,9 @@ func (w *LogWriter) Enqueue(ctx context.Context, log DecisionLog) error {
 	if !w.keep(log) {
 		w.sampled.Add(1)
 		return nil
+	}
+	if log.UID == "" {
+		log.UID = newLogUID(time.Now())
 	}
 	select {
 	case w.queue <- log:
@@ -209,13 +237,21 @@ func sampleHash(name, requestID string) float64 {
 
 // Stats returns the writer's counters.
 func (w *LogWriter) Stats() LogWriterStats {
-	return LogWriterStats{Queued: w.queued.Load(), Written: w.written.Load(), SampledOut: w.sampled.Load(), Failed: w.failed.Load()}
+	return LogWriterStats{Queued: w.queued.Load(), Written: w.written.Load(), SampledOut: w.sampled.Load(),
+		Spilled: w.spilled.Load(), Failed: w.failed.Load()}
 }
 
 // Close stops accepting logs, writes every queued one, and returns once
-// the last batch is written (or given up). If ctx ends first it returns an
-// error saying how many logs were still pending; the writer goes on
-// flushing them in the background. Close may be called more than once.
+// the last batch is written (or spilled, or given up). Close may be called
+// more than once.
+//
+// If ctx ends first, a writer with a Spool stops writing and spills every
+// log not known to be stored (the batch being written included) to the
+// spool, durably, and returns nil once they are there: a deadline never
+// loses a log. It returns an error only when the spill itself fails, and
+// then says how many logs are lost. A writer without a Spool returns an
+// error saying how many logs were still pending, and goes on flushing them
+// in the background.
 func (w *LogWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	first := !w.closed
@@ -224,8 +260,9 @@ func (w *LogWriter) Close(ctx context.Context) error {
 	if first {
 		go func() {
 			// Enqueue calls already past the closed check may be waiting
-			// for room; the drain goroutine makes it, so they finish, and
-			// then nothing can send on the queue any more.
+			// for room; the drain goroutine (or Close's spill) makes it,
+			// so they finish, and then nothing can send on the queue any
+			// more.
 			w.senders.Wait()
 			close(w.queue)
 		}()
@@ -234,9 +271,54 @@ func (w *LogWriter) Close(ctx context.Context) error {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
-		s := w.Stats()
-		return fmt.Errorf("close decision log writer: %d logs still pending: %w", s.Queued-s.Written-s.Failed, ctx.Err())
 	}
+	if w.cfg.Spool == nil {
+		return fmt.Errorf("close decision log writer: %d logs still pending: %w", w.Stats().Pending(), ctx.Err())
+	}
+	return w.spillPending()
+}
+
+// spillPending is Close past its deadline: it stops the drain goroutine,
+// takes every log not known to be stored, and spills them.
+func (w *LogWriter) spillPending() error {
+	w.flight.Lock()
+	if w.aborted {
+		// An earlier Close spilled them.
+		w.flight.Unlock()
+		return nil
+	}
+	w.aborted = true
+	// A write under way may still commit: its logs are spilled anyway, and
+	// the replay skips those it finds stored.
+	writing := w.inflight != nil
+	pending := slices.Clone(w.inflight) // no longer reused: the drain goroutine writes no more batches
+	w.flight.Unlock()
+	// The drain goroutine is in a write, and will take nothing more from
+	// the queue, or it is collecting a batch that it will hand over (as
+	// leftover) once the queue is closed, which it is as soon as the
+	// senders are done: this loop empties it, so that none waits.
+	for log := range w.queue {
+		pending = append(pending, log)
+	}
+	if !writing {
+		<-w.done
+	}
+	w.flight.Lock()
+	pending = append(pending, w.leftover...)
+	w.leftover = nil
+	w.flight.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	path, err := w.cfg.Spool.Spill(pending)
+	if err != nil {
+		w.failed.Add(int64(len(pending)))
+		return fmt.Errorf("close decision log writer: %d logs lost: %w", len(pending), err)
+	}
+	w.spilled.Add(int64(len(pending)))
+	w.cfg.Logger.Warn("decision logs spilled to the spool at shutdown; the next start stores them",
+		"logs", len(pending), "spool", path)
+	return nil
 }
 
 // drain is the writer's goroutine: it collects batches and writes them
@@ -244,6 +326,9 @@ func (w *LogWriter) Close(ctx context.Context) error {
 func (w *LogWriter) drain() {
 	defer close(w.done)
 	batch := make([]DecisionLog, 0, w.cfg.BatchSize)
+	// The store writes the ids of the logs it stores into its batch: it
+	// is given a copy, so that Close may read the batch under way.
+	shadow := make([]DecisionLog, w.cfg.BatchSize)
 	timer := time.NewTimer(w.cfg.FlushInterval)
 	timer.Stop()
 	for {
@@ -268,8 +353,20 @@ func (w *LogWriter) drain() {
 			}
 		}
 		timer.Stop()
-		w.write(batch)
-		if !open {
+		w.flight.Lock()
+		if w.aborted {
+			w.leftover = append(w.leftover, batch...)
+			w.flight.Unlock()
+			return
+		}
+		w.inflight = batch
+		w.flight.Unlock()
+		w.write(shadow[:copy(shadow, batch)])
+		w.flight.Lock()
+		w.inflight = nil
+		aborted := w.aborted
+		w.flight.Unlock()
+		if aborted || !open {
 			return
 		}
 	}
@@ -306,7 +403,7 @@ func (w *LogWriter) writeWithRetries(batch []DecisionLog) error {
 		if err = w.attempt(batch); err == nil {
 			return nil
 		}
-		if try == w.cfg.Retries {
+		if try == w.cfg.Retries || w.isAborted() {
 			return err
 		}
 		w.cfg.Logger.Warn("decision log batch failed; retrying",
@@ -324,7 +421,30 @@ func (w *LogWriter) attempt(logs []DecisionLog) error {
 	return w.store.WriteDecisionLogs(ctx, logs)
 }
 
+// isAborted says whether Close's deadline has passed.
+func (w *LogWriter) isAborted() bool {
+	w.flight.Lock()
+	defer w.flight.Unlock()
+	return w.aborted
+}
+
+// giveUp disposes of logs the store refused after every retry: into the
+// spool if there is one, else they are lost, with an error line. Once
+// Close has spilled the batch under way, there is nothing left to do.
 func (w *LogWriter) giveUp(logs []DecisionLog, err error) {
+	if w.isAborted() {
+		return
+	}
+	if w.cfg.Spool != nil {
+		path, spillErr := w.cfg.Spool.Spill(logs)
+		if spillErr == nil {
+			w.spilled.Add(int64(len(logs)))
+			w.cfg.Logger.Warn("decision logs spilled to the spool: the store refused them after every retry; the next start stores them",
+				"logs", len(logs), "first", logs[0].Name, "spool", path, "error", err)
+			return
+		}
+		err = errors.Join(err, spillErr)
+	}
 	w.failed.Add(int64(len(logs)))
 	w.cfg.Logger.Error("decision logs lost: the store refused them after every retry",
 		"logs", len(logs), "first", logs[0].Name, "request_id", logs[0].RequestID, "error", err)

@@ -124,11 +124,13 @@ func (m *Metrics) WatchDecisionLogs(w *authz.LogWriter) {
 		return counterOf(name, help, w.Stats, func(s authz.LogWriterStats) float64 { return float64(f(s)) })
 	}
 	m.registry.MustRegister(
-		gaugeOf("grantql_decision_log_queue_depth", "Decision logs accepted and not yet written (or given up).", w.Stats,
-			func(s authz.LogWriterStats) float64 { return float64(s.Queued - s.Written - s.Failed) }),
+		gaugeOf("grantql_decision_log_queue_depth", "Decision logs accepted and not yet written (or spilled, or given up).", w.Stats,
+			func(s authz.LogWriterStats) float64 { return float64(s.Pending()) }),
 		counter("grantql_decision_logs_written_total", "Decision logs stored.",
 			func(s authz.LogWriterStats) int64 { return s.Written }),
-		counter("grantql_decision_logs_failed_total", "Decision logs given up after every retry, each with an error log line.",
+		counter("grantql_decision_logs_spilled_total", "Decision logs written to the spool for the next start to store.",
+			func(s authz.LogWriterStats) int64 { return s.Spilled }),
+		counter("grantql_decision_logs_failed_total", "Decision logs lost: given up, and neither stored nor spilled, each with an error log line.",
 			func(s authz.LogWriterStats) int64 { return s.Failed }),
 		counter("grantql_decision_logs_sampled_out_total", "Allowed decisions' logs left out by sampling.",
 			func(s authz.LogWriterStats) int64 { return s.SampledOut }),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -97,13 +99,48 @@ func postgresConns() int {
 // that both dialects give back the time they were given.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-func sqliteDSN(url string) string {
+// sqlitePath returns the file path of an SQLite address.
+func sqlitePath(url string) string {
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	return path
+}
+
+func sqliteDSN(url string) string {
+	path := sqlitePath(url)
 	return fmt.Sprintf("file:%s?_txlock=immediate&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)",
 		path, sqliteBusyTimeout.Milliseconds())
+}
+
+// File returns the absolute path of an SQLite database's file, and ""
+// for PostgreSQL.
+func (db *DB) File() string {
+	if db.Dialect != SQLite {
+		return ""
+	}
+	path := sqlitePath(db.url)
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// Identity names the database without credentials: the SQLite file's
+// absolute path, or PostgreSQL's host, port and database name. Two
+// processes given the same database have the same identity.
+func (db *DB) Identity() string {
+	if db.Dialect == SQLite {
+		return "sqlite:" + db.File()
+	}
+	u, err := url.Parse(db.url)
+	if err != nil {
+		// Open accepted it: pgx parses more than net/url does. Never
+		// the password: only what precedes it is kept.
+		return "postgres:" + strings.SplitN(db.url, ":", 3)[1]
+	}
+	return "postgres://" + u.Host + u.Path
 }
 
 // SQL returns the underlying database/sql handle.

@@ -120,6 +120,63 @@ func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog)
 	return nil
 }
 
+var _ authz.DecisionLogReplayStore = (*Store)(nil)
+
+// replayConflictRetries is how many times WriteDecisionLogsOnce looks
+// again for stored uids after its write collided with one: a collision
+// means that another writer stored some of the logs between the look-up
+// and the write (another instance replaying the same spool, or the
+// stopping writer's last batch), and looking again skips them.
+const replayConflictRetries = 3
+
+// WriteDecisionLogsOnce stores, in one transaction, those of logs whose
+// uid is not stored yet (nor repeated earlier in logs), and returns how
+// many it stored: it is the spool's replay, which may meet logs that were
+// stored after all. The unique index on decision_logs.uid makes it safe
+// against a concurrent writer of the same logs; it answers the look-up.
+func (s *Store) WriteDecisionLogsOnce(ctx context.Context, logs []authz.DecisionLog) (int, error) {
+	for try := 0; ; try++ {
+		fresh, err := s.unstoredLogs(ctx, logs)
+		if err != nil {
+			return 0, err
+		}
+		err = s.WriteDecisionLogs(ctx, fresh)
+		if err == nil {
+			return len(fresh), nil
+		}
+		if !errors.Is(err, authz.ErrConflict) || try == replayConflictRetries {
+			return 0, err
+		}
+	}
+}
+
+// unstoredLogs returns the logs whose uid is not stored, each uid once.
+func (s *Store) unstoredLogs(ctx context.Context, logs []authz.DecisionLog) ([]authz.DecisionLog, error) {
+	uids := make([]string, 0, len(logs))
+	for _, l := range logs {
+		uids = append(uids, clip(l.UID, maxLogUID))
+	}
+	var stored []string
+	if err := s.db.WithContext(ctx).Model(&DecisionLog{}).Where("uid IN ? AND uid <> ''", uids).
+		Pluck("uid", &stored).Error; err != nil {
+		return nil, dbError(fmt.Sprintf("look up %d decision log uids", len(uids)), err)
+	}
+	seen := make(map[string]bool, len(logs))
+	for _, uid := range stored {
+		seen[uid] = true
+	}
+	fresh := make([]authz.DecisionLog, 0, len(logs))
+	for i, l := range logs {
+		if uid := uids[i]; uid == "" || !seen[uid] {
+			if uid != "" {
+				seen[uid] = true
+			}
+			fresh = append(fresh, l)
+		}
+	}
+	return fresh, nil
+}
+
 // insertDecisionLogs writes the batch with gorm: the logs in multi-row
 // INSERTs that return their ids, then their tags the same way.
 func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {

@@ -29,6 +29,7 @@ type config struct {
 	sampleRate    float64
 	retentionDays int
 	queueSize     int
+	spoolDir      string // where undelivered decision logs go; "": spoolDirFor's default
 	universalOLP  bool
 
 	cacheSize int
@@ -89,6 +90,9 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"days decision logs are kept; 0 keeps them forever (env GRANTQL_DECISION_LOG_RETENTION_DAYS)")
 	fs.IntVar(&c.queueSize, "decision-log-queue", envInt("GRANTQL_DECISION_LOG_QUEUE", 10000),
 		"decision logs waiting to be written before checks wait for the writer (env GRANTQL_DECISION_LOG_QUEUE)")
+	fs.StringVar(&c.spoolDir, "decision-log-spool", env("GRANTQL_DECISION_LOG_SPOOL", ""),
+		"directory for decision logs the database could not take by shutdown, stored at the next start; "+
+			"default: the SQLite file's directory, or the working directory with PostgreSQL (env GRANTQL_DECISION_LOG_SPOOL)")
 	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
 		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
 	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),

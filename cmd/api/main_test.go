@@ -46,15 +46,18 @@ type inProcess struct {
 	stopErr        error
 }
 
-// serveInProcess runs `serve --addr ADDR args...` in the test's process,
+// serveInProcess runs `serve --addr ADDR --decision-log-spool TMP args...` in the test's process,
 // waits until it answers /readyz, and stops it when the test ends, failing
 // the test if serve then returns an error.
 func serveInProcess(t *testing.T, args ...string) *inProcess {
 	t.Helper()
+	// A spool of its own, so that nothing is ever spilled into the
+	// source tree (the working directory); args may name another.
+	spool := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &inProcess{addr: freeAddr(t), cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- run(ctx, append([]string{"serve", "--addr", s.addr}, args...), &s.stdout, &s.stderr)
+		s.done <- run(ctx, append([]string{"serve", "--addr", s.addr, "--decision-log-spool", spool}, args...), &s.stdout, &s.stderr)
 	}()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {

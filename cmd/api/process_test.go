@@ -49,10 +49,10 @@ func serverBinary(t *testing.T) string {
 // Bounds of a server process's life in tests. serverReadyTimeout covers
 // migrating a fresh PostgreSQL database under the race detector on a busy
 // machine (seconds at worst); serverStopTimeout is the binary's own
-// shutdownTimeout and a margin.
+// default shutdown timeout and a margin.
 const (
 	serverReadyTimeout = 60 * time.Second
-	serverStopTimeout  = shutdownTimeout + 10*time.Second
+	serverStopTimeout  = defaultShutdownTimeout + 10*time.Second
 )
 
 // serverProc is a grantql server running as a process of its own.
@@ -125,6 +125,10 @@ func tryStartServer(t *testing.T, bin, databaseURL string, env []string) (*serve
 	defer stderr.Close()
 	p.cmd = exec.Command(bin, "serve", "--addr", p.addr, "--database-url", databaseURL)
 	p.cmd.Env = append(serverEnviron(), env...)
+	// In a folder of its own, so that what the server keeps in its
+	// working directory (the decision log spool, on PostgreSQL) never
+	// lands in the source tree.
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
 	if err := p.cmd.Start(); err != nil {
 		return p, err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -33,10 +34,15 @@ const (
 	writeMargin       = 10 * time.Second
 )
 
-// shutdownTimeout is how long a stopping server waits for requests in
-// flight; long enough for any check, short enough for an orchestrator's
-// default grace period of 30 seconds.
-const shutdownTimeout = 20 * time.Second
+// defaultShutdownTimeout is how long a stopping server has, from the
+// signal, to finish the requests in flight and then to write the decision
+// logs still queued; logs not written by then are spilled to the spool,
+// which takes well under a second even for a full queue of 10,000, so the
+// process ends within an orchestrator's default grace period of 30
+// seconds. It is long enough for any check (the request timeout is 10
+// seconds) and for the writer to drain a full queue into a healthy
+// database several times over.
+const defaultShutdownTimeout = 25 * time.Second
 
 // gcPercent is the garbage collector's target that serve sets when the
 // GOGC environment variable sets none: the heap may grow to three times
@@ -63,6 +69,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"a loopback address on which to serve Go's profiles at /debug/pprof/; empty: none (env GRANTQL_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.autoMigrate, "migrate", parseBool("GRANTQL_MIGRATE", true),
 		"apply pending migrations at start-up (env GRANTQL_MIGRATE)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", envDuration("GRANTQL_SHUTDOWN_TIMEOUT", defaultShutdownTimeout),
+		"how long a stopping server finishes requests and writes decision logs before it spills the rest to the spool (env GRANTQL_SHUTDOWN_TIMEOUT)")
 	cfg.engineFlags(fs)
 	cfg.apiFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +101,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.dbMaxConns < 0 {
 		return fmt.Errorf("db max conns %d: want 0 (the default) or more", cfg.dbMaxConns)
 	}
+	if *shutdownTimeout <= 0 {
+		return fmt.Errorf("shutdown timeout %s: want more than 0", *shutdownTimeout)
+	}
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
 	}
@@ -117,17 +128,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("migrations applied", "count", n, "dialect", db.Dialect)
 	}
 	store := models.NewStore(db)
+	spool, err := authz.NewLogSpool(spoolDirFor(cfg.spoolDir, db), db.Identity())
+	if err != nil {
+		return fmt.Errorf("%w (set --decision-log-spool)", err)
+	}
+	replaySpool(ctx, spool, store, log)
 	logs := authz.NewLogWriter(store, authz.LogWriterConfig{QueueSize: cfg.queueSize,
-		AllowedSampleRate: cfg.sampleRate, Logger: log})
-	// Whatever happens below, queued decision logs are written before
-	// serve returns: after the HTTP server has stopped on a clean
-	// shutdown, at once on an error.
+		AllowedSampleRate: cfg.sampleRate, Logger: log, Spool: spool})
+	// Whatever happens below, every queued decision log is written or
+	// spilled before serve returns: after the HTTP server has stopped
+	// accepting requests and finished those in flight on a clean shutdown
+	// (stopBy is then the shutdown's deadline), at once on an error.
+	var stopBy time.Time
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if stopBy.IsZero() {
+			stopBy = time.Now().Add(*shutdownTimeout)
+		}
+		cctx, cancel := context.WithDeadline(context.Background(), stopBy)
 		defer cancel()
 		if err := logs.Close(cctx); err != nil {
 			log.Error("flush decision logs", "error", err)
 		}
+		// A warning when logs could not be written in time, so that it
+		// shows at every log level but error.
+		st, level := logs.Stats(), slog.LevelInfo
+		if st.Spilled > 0 || st.Failed > 0 {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "decision log writer stopped", "written", st.Written, "spilled", st.Spilled,
+			"lost", st.Failed, "sampled_out", st.SampledOut)
 	}()
 	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
 	defer stopRetention()
@@ -179,15 +208,55 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// The listener closes first, so that no check starts that the log
+	// writer might not be able to record; then the requests in flight
+	// finish; then (deferred above) the writer flushes its queue until
+	// stopBy, and spills what is left.
+	stopBy = time.Now().Add(*shutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		// Requests still running now answer nothing: their checks' logs
+		// are refused (the writer is closing) and they fail closed.
+		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// spoolDirFor returns the decision log spool's directory: dir when set;
+// else, for SQLite, the directory of the database file, which is where the
+// service's state already lives and goes wherever the file goes; else
+// (PostgreSQL) the working directory, where the default SQLite file would
+// be. Not a cache directory: caches may be wiped at any time, and the
+// spool holds logs that exist nowhere else.
+func spoolDirFor(dir string, db *models.DB) string {
+	if dir != "" {
+		return dir
+	}
+	if f := db.File(); f != "" {
+		return filepath.Dir(f)
+	}
+	return "."
+}
+
+// replaySpool stores the decision logs an earlier run spilled, before the
+// service serves. A replay that fails keeps its files for the next start
+// and does not stop this one: the logs are safe where they are.
+func replaySpool(ctx context.Context, spool *authz.LogSpool, store *models.Store, log *slog.Logger) {
+	r, err := spool.Replay(ctx, store)
+	if err != nil {
+		log.Error("decision log spool: replay failed; the files left are replayed at the next start",
+			"spool", spool.Dir(), "replayed_files", r.Files, "stored", r.Stored, "error", err)
+		return
+	}
+	if r.Files > 0 {
+		log.Warn("decision log spool replayed: logs an earlier shutdown could not write are stored",
+			"spool", spool.Dir(), "files", r.Files, "logs", r.Logs, "stored", r.Stored, "already_stored", r.Present)
+	}
 }
 
 // ensureFirstAdmin creates the superuser "admin" when the database has no

@@ -50,10 +50,13 @@ func signalProbeWant(i int64) (perm string, allowed bool, reason string) {
 // have got 200 and the right answer (a request refused because the
 // listener had closed, or sent on a keep-alive connection that the
 // stopping server closed as idle before reading it, was never accepted and
-// is counted apart; a timeout is a failure); and once
-// the process has exited, decision_logs must hold exactly one log for each
-// answered check and none for any other: no accepted request and no
-// decision log lost at shutdown, none written twice.
+// is counted apart; a timeout is a failure). The logs the stopping server
+// could not write by its deadline, however loaded the machine, are spilled
+// to the spool, and a second start stores them before it serves: then
+// decision_logs must hold exactly one log for each answered check and
+// none for any other (no accepted request and no decision log lost at
+// shutdown, none written twice), and the second start must have read
+// from the spool exactly as many logs as the first spilled.
 func TestSignalUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary four times and makes thousands of requests")
@@ -77,8 +80,9 @@ func TestSignalUnderLoad(t *testing.T) {
 
 func testSignalUnderLoad(t *testing.T, bin, dialect string, sig os.Signal, before int64) {
 	url := dbtest.URL(t, dialect)
-	p := startServer(t, bin, url, "GRANTQL_LOG_LEVEL=warn",
-		"GRANTQL_DECISION_LOG_VERBOSITY=1", "GRANTQL_DECISION_LOG_SAMPLE=1")
+	env := []string{"GRANTQL_LOG_LEVEL=warn", "GRANTQL_DECISION_LOG_VERBOSITY=1", "GRANTQL_DECISION_LOG_SAMPLE=1",
+		"GRANTQL_DECISION_LOG_SPOOL=" + t.TempDir()}
+	p := startServer(t, bin, url, env...)
 	admin := p.Token()
 	if admin == "" {
 		t.Fatalf("serve printed no admin token; stdout: %q", p.Stdout())
@@ -196,6 +200,22 @@ wait:
 		t.Error(f)
 	}
 
+	// What the stopping server could not write it spilled (and said so,
+	// at warn level); a second start stores it before it serves.
+	spilled := 0
+	if m := spilledRE.FindStringSubmatch(p.Stderr()); m != nil {
+		spilled, _ = strconv.Atoi(m[1])
+	}
+	again := startServer(t, bin, url, env...)
+	replayed := 0
+	if m := replayedRE.FindStringSubmatch(again.Stderr()); m != nil {
+		replayed, _ = strconv.Atoi(m[1])
+	}
+	if replayed != spilled {
+		t.Errorf("the second start replayed %d logs from the spool, want the %d the first spilled; stderr:\n%s\n%s",
+			replayed, spilled, p.Stderr(), again.Stderr())
+	}
+
 	db, err := models.Open(url)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +226,8 @@ wait:
 		Scan(&logged).Error; err != nil {
 		t.Fatalf("read the probe logs: %v", err)
 	}
-	t.Logf("%v: %d checks answered before the signal, %d after it, %d unanswered (never accepted); %d logs stored",
-		sig, answeredBefore, int64(len(answeredIDs))-answeredBefore, len(refused), len(logged))
+	t.Logf("%v: %d checks answered before the signal, %d after it, %d unanswered (never accepted); %d logs spilled at shutdown and replayed; %d logs stored",
+		sig, answeredBefore, int64(len(answeredIDs))-answeredBefore, len(refused), spilled, len(logged))
 	for i, r := range refused {
 		if i == 3 {
 			t.Logf("... and %d more unanswered", len(refused)-3)
@@ -218,7 +238,7 @@ wait:
 	if diff := compareLogged(answeredIDs, logged); diff != "" {
 		t.Errorf("decision logs after %v do not match the answered checks, want exactly one log per answered check: %s", sig, diff)
 	}
-	if stderr := p.Stderr(); strings.Contains(stderr, "decision logs lost") || strings.Contains(stderr, "flush decision logs") {
+	if stderr := p.Stderr() + again.Stderr(); strings.Contains(stderr, "decision logs lost") || strings.Contains(stderr, "flush decision logs") {
 		t.Errorf("the server logged lost decision logs:\n%s", stderr)
 	}
 }

@@ -34,7 +34,10 @@ import (
 // CheckMany, CheckObject, CheckManyObjects and the Require methods built on
 // them is enqueued, once per distinct decision per request. A nested check
 // is not enqueued on its own: its lines are in the outer log. The listing
-// of ProjectPermissions leaves no logs.
+// of ProjectPermissions leaves no logs, and neither does a check of an
+// anonymous user: its answer (deny, ANONYMOUS) is fixed before anything is
+// read, and a caller without credentials must not be able to make the
+// service write.
 
 // The verbosity levels of decision logs.
 const (
@@ -108,11 +111,7 @@ func LogName(perm string, obj *Object) string {
 func logHeader(perm string, user int64, username string, obj *Object) []LogEntry {
 	h := make([]LogEntry, 0, 4)
 	h = append(h, autoLine("Permission: "+perm))
-	if user == Anonymous {
-		h = append(h, autoLine("User: anonymous"))
-	} else {
-		h = append(h, autoLine("User: "+username+" ("+strconv.FormatInt(user, 10)+")"))
-	}
+	h = append(h, autoLine("User: "+username+" ("+strconv.FormatInt(user, 10)+")"))
 	if obj != nil {
 		h = append(h, autoLine("Object: "+obj.describe()+" ("+obj.ID+")"))
 	}

@@ -167,7 +167,10 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 			projects = append(projects, r.Project)
 		}
 	}
-	logging := e.verbosity > VerbosityNone && (wantLogs || e.sink != nil)
+	// An anonymous check's answer is fixed by SPEC §1 step 1 (deny,
+	// ANONYMOUS) before anything is read, and it leaves no log: a caller
+	// without credentials costs the database nothing, not even a write.
+	logging := e.verbosity > VerbosityNone && (wantLogs || e.sink != nil) && user != Anonymous
 	if !hasObjects && !logging {
 		ds, _, err := e.decideAll(ctx, user, reqs, perms, projects)
 		return ds, nil, err
@@ -190,7 +193,7 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 		return out, nil, nil
 	}
 	username := ""
-	if e.verbosity >= VerbosityHeader && user != Anonymous {
+	if e.verbosity >= VerbosityHeader {
 		// The grants load brings the username; a store that does not
 		// (a custom one) falls back to the rule subject's statement.
 		if username = ug.username; username == "" {

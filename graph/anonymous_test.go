@@ -53,7 +53,9 @@ func TestAnonymousCheckWritesNoLog(t *testing.T) {
 		// A signed-in caller's check still leaves its log.
 		u := h.mustUser(t, "u")
 		res := h.do(t, u.Token, single)
-		var got struct{ Check struct{ Log *struct{ ID string } } }
+		var got struct {
+			Check struct{ Log *struct{ ID string } }
+		}
 		mustData(t, single, res, &got)
 		if got.Check.Log == nil || h.logs.Stats().Queued != queued+1 {
 			t.Errorf("signed-in check: log = %v, %d logs queued; want its log, queued", got.Check.Log, h.logs.Stats().Queued-queued)

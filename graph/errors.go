@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -16,6 +17,10 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
+
+// LimitDecisionLogRate is the extensions.limit of a check refused because
+// its caller's decision logs are over --decision-log-rate.
+const LimitDecisionLogRate = "decisionLogRate"
 
 // Error codes of SPEC §4, carried in extensions.code.
 const (
@@ -78,6 +83,19 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	out := graphql.DefaultErrorPresenter(ctx, err)
 	if out.Extensions == nil {
 		out.Extensions = map[string]any{}
+	}
+	var rate *authz.LogRateError
+	if errors.As(err, &rate) {
+		// The caller's decision logs are over their rate: not answered,
+		// nothing logged; the client may send it again later. Not an
+		// outage, so not logged as one.
+		out.Message = rate.Error()
+		out.Extensions["code"] = CodeUnavailable
+		out.Extensions["limit"] = LimitDecisionLogRate
+		if rate.RetryAfter > 0 {
+			out.Extensions["retryAfterSeconds"] = math.Ceil(rate.RetryAfter.Seconds()*1000) / 1000
+		}
+		return out
 	}
 	var text *authz.TextError
 	if errors.As(err, &text) && text.Field == "" {

@@ -29,6 +29,7 @@ type config struct {
 	sampleRate    float64
 	retentionDays int
 	queueSize     int
+	logRate       float64 // decision logs a second per caller; 0: unbounded
 	universalOLP  bool
 
 	cacheSize int
@@ -89,6 +90,8 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"days decision logs are kept; 0 keeps them forever (env GRANTQL_DECISION_LOG_RETENTION_DAYS)")
 	fs.IntVar(&c.queueSize, "decision-log-queue", envInt("GRANTQL_DECISION_LOG_QUEUE", 10000),
 		"decision logs waiting to be written before checks wait for the writer (env GRANTQL_DECISION_LOG_QUEUE)")
+	fs.Float64Var(&c.logRate, "decision-log-rate", envFloat("GRANTQL_DECISION_LOG_RATE", authz.DefaultDecisionLogRate),
+		"decision logs a second per caller, with a burst of 10 seconds' worth; 0 leaves them unbounded (env GRANTQL_DECISION_LOG_RATE)")
 	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
 		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
 	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),
@@ -155,6 +158,8 @@ func (c *config) validateEngine() error {
 		return fmt.Errorf("decision log retention %d days: want 0 or more", c.retentionDays)
 	case c.queueSize < 1:
 		return fmt.Errorf("decision log queue %d: want 1 or more", c.queueSize)
+	case c.logRate < 0:
+		return fmt.Errorf("decision log rate %g: want 0 (unbounded) or more", c.logRate)
 	case c.cacheSize < 0:
 		return fmt.Errorf("cache size %d: want 0 (off) or more", c.cacheSize)
 	case c.cachePoll < 10*time.Millisecond:

@@ -525,7 +525,7 @@ func (r *queryResolver) Page(ctx context.Context, id string) (*model.Page, error
 	}
 	// Before the load: whether a page exists is no business of an
 	// anonymous caller.
-	if _, err := requireSignedIn(ctx, "read pages"); err != nil {
+	if _, err := requireSignedIn(ctx, "read a page"); err != nil {
 		return nil, err
 	}
 	p, err := r.Store.Page(ctx, pid)

@@ -39,6 +39,8 @@ type Engine struct {
 	verbosity int
 	// sink receives every decision's log, once per request; nil: none.
 	sink LogSink
+	// logRate bounds each caller's logs (lograte.go); nil: unbounded.
+	logRate *logLimiter
 	// cache keeps grants across requests; nil: none (sharedcache.go).
 	cache *SharedCache
 	// observer is told of every decision; nil: none (observer.go).

@@ -34,7 +34,10 @@ import (
 // CheckMany, CheckObject, CheckManyObjects and the Require methods built on
 // them is enqueued, once per distinct decision per request. A nested check
 // is not enqueued on its own: its lines are in the outer log. The listing
-// of ProjectPermissions leaves no logs.
+// of ProjectPermissions leaves no logs, and neither does a check of an
+// anonymous user: its answer (deny, ANONYMOUS) is fixed before anything is
+// read, and a caller without credentials must not be able to make the
+// service write.
 
 // The verbosity levels of decision logs.
 const (
@@ -108,11 +111,7 @@ func LogName(perm string, obj *Object) string {
 func logHeader(perm string, user int64, username string, obj *Object) []LogEntry {
 	h := make([]LogEntry, 0, 4)
 	h = append(h, autoLine("Permission: "+perm))
-	if user == Anonymous {
-		h = append(h, autoLine("User: anonymous"))
-	} else {
-		h = append(h, autoLine("User: "+username+" ("+strconv.FormatInt(user, 10)+")"))
-	}
+	h = append(h, autoLine("User: "+username+" ("+strconv.FormatInt(user, 10)+")"))
 	if obj != nil {
 		h = append(h, autoLine("Object: "+obj.describe()+" ("+obj.ID+")"))
 	}
@@ -163,27 +162,48 @@ func (e *Engine) newLog(ctx context.Context, user int64, username string, req Ch
 
 // enqueue hands logs to the engine's sink, skipping those the request has
 // enqueued already: a repeated decision's log becomes the one enqueued for
-// it, so that Decision.log of a repeat has the id of the stored log.
-// Enqueue may block (back-pressure); a log it refuses fails the check,
-// closed, with an ErrUnavailable error.
+// it, so that Decision.log of a repeat has the id of the stored log. The
+// new logs take their tokens from the caller's bucket first (lograte.go):
+// when there are too few, none is enqueued and the check fails with a
+// *LogRateError. Enqueue may block (back-pressure); a log it refuses fails
+// the check, closed, with an ErrUnavailable error.
 func (e *Engine) enqueue(ctx context.Context, logs []*DecisionLog) error {
 	cache := RequestCacheFrom(ctx)
+	type fresh struct {
+		k logKey
+		l *DecisionLog
+	}
+	todo := make([]fresh, 0, len(logs))
 	for _, l := range logs {
 		k := logKey{user: l.User, project: l.Project, perm: l.Perm, objectType: l.ObjectType,
 			objectID: l.ObjectID, allowed: l.Allowed, reason: l.Reason}
 		if cache != nil {
-			if first, fresh := cache.markLogged(k, *l); !fresh {
+			if first, isNew := cache.markLogged(k, *l); !isNew {
 				*l = first
 				continue
 			}
 		}
+		todo = append(todo, fresh{k, l})
+	}
+	unmark := func(rest []fresh) {
+		if cache != nil {
+			for _, f := range rest {
+				cache.unmarkLogged(f.k)
+			}
+		}
+	}
+	if caller := ActorFrom(ctx); e.logRate != nil && caller != Anonymous {
+		if err := e.logRate.take(caller, len(todo)); err != nil {
+			unmark(todo)
+			return err
+		}
+	}
+	for i, f := range todo {
 		// The sink's copy shares Entries with the log the caller gets:
 		// both treat them as read-only.
-		if err := e.sink.Enqueue(ctx, *l); err != nil {
-			if cache != nil {
-				cache.unmarkLogged(k)
-			}
-			return &UnavailableError{Err: fmt.Errorf("enqueue decision log %s: %w", l.Name, err)}
+		if err := e.sink.Enqueue(ctx, *f.l); err != nil {
+			unmark(todo[i:])
+			return &UnavailableError{Err: fmt.Errorf("enqueue decision log %s: %w", f.l.Name, err)}
 		}
 	}
 	return nil

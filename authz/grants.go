@@ -32,14 +32,14 @@ func ValidateUsername(name string) error {
 	return nil
 }
 
+// validateName reports why the name of a kind of thing is refused, or
+// nil: it must not be blank, and is one line of text (ValidateText) of at
+// most max characters.
 func validateName(kind, name string, max int) error {
-	switch n := utf8.RuneCountInString(name); {
-	case strings.TrimSpace(name) == "":
+	if strings.TrimSpace(name) == "" {
 		return invalid("%s name must not be empty", kind)
-	case n > max:
-		return invalid("%s name is %d characters long, at most %d are allowed", kind, n, max)
 	}
-	return nil
+	return ValidateText(kind+" name", name, max, false)
 }
 
 // Validate reports a holder that names both a user and a group, or neither.
@@ -212,6 +212,9 @@ func ValidateTokenName(name string) error { return validateName("token", name, M
 // CreatePage creates a page in its project.
 func (e *Engine) CreatePage(ctx context.Context, p Page) (Page, error) {
 	if err := validateName("page title", p.Title, MaxPageTitleLen); err != nil {
+		return Page{}, err
+	}
+	if err := ValidateText("page body", p.Body, 0, true); err != nil {
 		return Page{}, err
 	}
 	return write(ctx, e, func() (Page, error) { return e.store.CreatePage(ctx, p) })

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // Object-level permissions (SPEC §2, Djem's OLP). An object check first
@@ -47,13 +46,10 @@ func (o *Object) describe() string { return o.Type + " " + o.ID }
 
 // validateObjectType reports why an object type is refused, or nil.
 func validateObjectType(t string) error {
-	switch n := utf8.RuneCountInString(t); {
-	case strings.TrimSpace(t) == "":
+	if strings.TrimSpace(t) == "" {
 		return invalid("object type must not be empty")
-	case n > MaxObjectTypeLen:
-		return invalid("object type is %d characters long, at most %d are allowed", n, MaxObjectTypeLen)
 	}
-	return nil
+	return ValidateText("object type", t, MaxObjectTypeLen, false)
 }
 
 // validate reports why an object is refused, or nil.
@@ -61,13 +57,10 @@ func (o *Object) validate() error {
 	if err := validateObjectType(o.Type); err != nil {
 		return err
 	}
-	switch n := utf8.RuneCountInString(o.ID); {
-	case strings.TrimSpace(o.ID) == "":
+	if strings.TrimSpace(o.ID) == "" {
 		return invalid("object id must not be empty")
-	case n > MaxObjectIDLen:
-		return invalid("object id is %d characters long, at most %d are allowed", n, MaxObjectIDLen)
 	}
-	return nil
+	return ValidateText("object id", o.ID, MaxObjectIDLen, false)
 }
 
 // objectKey identifies an object-level result in the request cache. SPEC §2
@@ -167,7 +160,10 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 			projects = append(projects, r.Project)
 		}
 	}
-	logging := e.verbosity > VerbosityNone && (wantLogs || e.sink != nil)
+	// An anonymous check's answer is fixed by SPEC §1 step 1 (deny,
+	// ANONYMOUS) before anything is read, and it leaves no log: a caller
+	// without credentials costs the database nothing, not even a write.
+	logging := e.verbosity > VerbosityNone && (wantLogs || e.sink != nil) && user != Anonymous
 	if !hasObjects && !logging {
 		ds, _, err := e.decideAll(ctx, user, reqs, perms, projects)
 		return ds, nil, err
@@ -190,7 +186,7 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 		return out, nil, nil
 	}
 	username := ""
-	if e.verbosity >= VerbosityHeader && user != Anonymous {
+	if e.verbosity >= VerbosityHeader {
 		// The grants load brings the username; a store that does not
 		// (a custom one) falls back to the rule subject's statement.
 		if username = ug.username; username == "" {
@@ -503,6 +499,11 @@ func (r *checkRun) loadSubjects(ctx context.Context, projects []int64) error {
 func (e *Engine) UpdatePage(ctx context.Context, id int64, title, body *string) (Page, error) {
 	if title != nil {
 		if err := validateName("page title", *title, MaxPageTitleLen); err != nil {
+			return Page{}, err
+		}
+	}
+	if body != nil {
+		if err := ValidateText("page body", *body, 0, true); err != nil {
 			return Page{}, err
 		}
 	}

@@ -181,6 +181,13 @@ func TestProjectLevelDenyIsFinal(t *testing.T) {
 			if d.Allowed || d.Reason != u.reason {
 				t.Errorf("CheckObject(%s, %s, report) = %v/%s, want false/%s", u.name, viewPage, d.Allowed, d.Reason, u.reason)
 			}
+			if u.id == authz.Anonymous {
+				// An anonymous check leaves no log (decisionlog.go).
+				if l != nil {
+					t.Errorf("CheckObject(anonymous) log = %+v, want none", l)
+				}
+				continue
+			}
 			want := []authz.LogEntry{auto("Model-level Result: Denied"), auto("RESULT: Permission Denied")}
 			assertEntries(t, fmt.Sprintf("CheckObject(%s) log", u.name), want, l.Entries)
 		}

@@ -4,15 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/grantql/grantql/authz"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
+
+// LimitDecisionLogRate is the extensions.limit of a check refused because
+// its caller's decision logs are over --decision-log-rate.
+const LimitDecisionLogRate = "decisionLogRate"
 
 // Error codes of SPEC §4, carried in extensions.code.
 const (
@@ -76,6 +84,25 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	if out.Extensions == nil {
 		out.Extensions = map[string]any{}
 	}
+	var rate *authz.LogRateError
+	if errors.As(err, &rate) {
+		// The caller's decision logs are over their rate: not answered,
+		// nothing logged; the client may send it again later. Not an
+		// outage, so not logged as one.
+		out.Message = rate.Error()
+		out.Extensions["code"] = CodeUnavailable
+		out.Extensions["limit"] = LimitDecisionLogRate
+		if rate.RetryAfter > 0 {
+			out.Extensions["retryAfterSeconds"] = math.Ceil(rate.RetryAfter.Seconds()*1000) / 1000
+		}
+		return out
+	}
+	var text *authz.TextError
+	if errors.As(err, &text) && text.Field == "" {
+		// Refused as the String and ID scalars decoded it (scalars.go):
+		// the argument is the end of the error's path.
+		out.Message = argumentName(ctx, out.Path) + " " + text.Problem
+	}
 	for _, c := range codes {
 		if !errors.Is(err, c.err) {
 			continue
@@ -106,6 +133,32 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	out.Message = "internal error"
 	out.Extensions["code"] = CodeInternal
 	return out
+}
+
+// argumentName names, for a message, the argument or input field at the
+// end of path, the path of an error raised while decoding a field's
+// arguments: the part of it after the field's own path ("input.title").
+func argumentName(ctx context.Context, path ast.Path) string {
+	n := 0
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		n = len(fc.Path())
+	}
+	if n >= len(path) {
+		return "a string"
+	}
+	var b strings.Builder
+	for i, p := range path[n:] {
+		switch p := p.(type) {
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(p))
+		case ast.PathName:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(p))
+		}
+	}
+	return b.String()
 }
 
 // errorCode returns the code of err's category, CodeInternal for an error

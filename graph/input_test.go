@@ -384,9 +384,11 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 				})
 			}
 			t.Run("anonymous", func(t *testing.T) {
+				// An anonymous caller's answer needs no database (nor
+				// says what exists): the same with it gone.
 				q := `{ page(id: "1") { title } }`
 				res := h.do(t, "", q)
-				wantError(t, q, res, errWant{code: "UNAVAILABLE", path: "page", msg: []string{"cannot reach its database"}})
+				wantError(t, q, res, errWant{code: "UNAUTHENTICATED", path: "page", msg: []string{"sign in to read a page"}})
 				wantNoLeak(t, q, res)
 			})
 			t.Run("bearer token", func(t *testing.T) {

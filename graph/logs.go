@@ -140,10 +140,13 @@ func (r *Resolver) requirePageRule(ctx context.Context, perm string, page authz.
 	return r.Engine.RequireObject(ctx, viewerID(ctx), perm, page.ProjectID, authz.PageObject(page))
 }
 
-// checkRequest turns a CheckInput into an engine request. For a Page
-// object the stored page is the object: its attributes come from the
-// database, and its project is the page's.
-func (r *Resolver) checkRequest(ctx context.Context, in *model.CheckInput) (authz.CheckRequest, error) {
+// checkRequest turns a CheckInput about subject into an engine request.
+// For a Page object the stored page is the object: its attributes come
+// from the database, and its project is the page's. For an anonymous
+// subject nothing is read: the answer is deny (ANONYMOUS) whatever exists,
+// so the page is not loaded, and whether it exists, or where, stays
+// unsaid.
+func (r *Resolver) checkRequest(ctx context.Context, subject int64, in *model.CheckInput) (authz.CheckRequest, error) {
 	pid, err := optionalID("project", in.Project)
 	if err != nil {
 		return authz.CheckRequest{}, err
@@ -160,12 +163,18 @@ func (r *Resolver) checkRequest(ctx context.Context, in *model.CheckInput) (auth
 	if err != nil {
 		return authz.CheckRequest{}, err
 	}
+	if subject == authz.Anonymous {
+		req.Object = &authz.Object{Type: authz.PageObjectType, ID: formatID(id)}
+		return req, nil
+	}
 	page, err := r.Store.Page(ctx, id)
 	if err != nil {
 		return authz.CheckRequest{}, err
 	}
 	if pid != 0 && pid != page.ProjectID {
-		return authz.CheckRequest{}, authz.InvalidInput("project: page %d belongs to project %d, not %d", page.ID, page.ProjectID, pid)
+		// Not the page's project, which the caller may not see: the
+		// message names only what the caller sent.
+		return authz.CheckRequest{}, authz.InvalidInput("project: page %d is not in project %d", page.ID, pid)
 	}
 	req.Project, req.Object = page.ProjectID, authz.PageObject(page)
 	return req, nil

@@ -33,3 +33,37 @@ func jsonKind(v any) string {
 		return "a number"
 	}
 }
+
+// The String and ID scalars are read through these functions (gqlgen.yml),
+// so that every string argument and input field of the schema, today's and
+// any added later, is validated as it is decoded, before a resolver sees
+// it: valid UTF-8 without control characters (authz.ValidateText), newlines
+// and tabs allowed in a String (free text such as a page body) but not in
+// an ID. A NUL byte, which PostgreSQL refuses in text, is thus always
+// BAD_USER_INPUT naming the argument, never a driver error. Lengths are
+// each field's own, checked where the field is used.
+
+// MarshalCheckedString writes the String scalar, as gqlgen does.
+func MarshalCheckedString(s string) graphql.Marshaler { return graphql.MarshalString(s) }
+
+// UnmarshalCheckedString reads the String scalar and validates it.
+func UnmarshalCheckedString(v any) (string, error) {
+	s, err := graphql.UnmarshalString(v)
+	if err != nil {
+		return "", err
+	}
+	return s, authz.ValidateText("", s, 0, true)
+}
+
+// MarshalCheckedID writes the ID scalar, as gqlgen does.
+func MarshalCheckedID(s string) graphql.Marshaler { return graphql.MarshalID(s) }
+
+// UnmarshalCheckedID reads the ID scalar and validates it: one line of
+// text.
+func UnmarshalCheckedID(v any) (string, error) {
+	s, err := graphql.UnmarshalID(v)
+	if err != nil {
+		return "", err
+	}
+	return s, authz.ValidateText("", s, 0, false)
+}

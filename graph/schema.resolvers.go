@@ -532,6 +532,11 @@ func (r *queryResolver) Page(ctx context.Context, id string) (*model.Page, error
 	if err != nil {
 		return nil, err
 	}
+	// Before the load: whether a page exists is no business of an
+	// anonymous caller.
+	if _, err := requireSignedIn(ctx, "read a page"); err != nil {
+		return nil, err
+	}
 	p, err := r.Store.Page(ctx, pid)
 	if err != nil {
 		return nil, err
@@ -719,7 +724,7 @@ func (r *queryResolver) CheckMany(ctx context.Context, inputs []*model.CheckInpu
 		if i > 0 && !sameUser(inputs[0].User, in.User) {
 			return nil, authz.InvalidInput("inputs[%d].user: every check of one checkMany must name the same user", i)
 		}
-		if reqs[i], err = r.checkRequest(ctx, in); err != nil {
+		if reqs[i], err = r.checkRequest(ctx, uid, in); err != nil {
 			return nil, err
 		}
 	}

@@ -118,7 +118,7 @@ func newServer(schema graphql.ExecutableSchema, opts ...Option) *handler.Server 
 func (o *options) newServer(schema graphql.ExecutableSchema) *handler.Server {
 	srv := handler.New(pagedSchema{schema})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(jsonPOST{})
 	srv.AddTransport(unsupportedRequest{})
 	cache := lru.New[*ast.QueryDocument](queryCacheSize)
 	srv.SetQueryCache(cache)

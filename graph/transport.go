@@ -3,10 +3,124 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
+
+// jsonPOST is gqlgen's POST transport behind a check of the body's shape:
+// a body that is not one JSON object of the members a GraphQL request has
+// is refused with 400 and a message in the client's terms. gqlgen's own
+// refusal names Go types (graphql.RawParams) and echoes the whole body
+// back, which a client does not need (it sent it) and a log or proxy
+// that keeps answers should not hold.
+type jsonPOST struct{ transport.POST }
+
+func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadUserInput, "could not read the request body")
+		return
+	}
+	if problem := bodyProblem(body); problem != "" {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadUserInput, problem)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	t.POST.Do(w, r, exec)
+}
+
+// requestShape is what a POST body holds: the members of
+// graphql.RawParams, kept raw so that checking their kinds decodes
+// nothing but the body's outline.
+type requestShape struct {
+	Query         json.RawMessage `json:"query"`
+	OperationName json.RawMessage `json:"operationName"`
+	Variables     json.RawMessage `json:"variables"`
+	Extensions    json.RawMessage `json:"extensions"`
+}
+
+// bodyProblem says what is wrong with a POST body, "" when it is one JSON
+// object whose query and operationName are strings and whose variables
+// and extensions are objects (each may be absent or null). It never
+// repeats the body.
+func bodyProblem(body []byte) string {
+	const want = `one JSON object such as {"query": "{ viewer { id } }"}`
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch {
+	case len(trimmed) == 0:
+		return "the request body is empty; send " + want
+	case trimmed[0] == '[':
+		return "batched requests (a JSON array) are not supported; send " + want + " per request"
+	}
+	var shape requestShape
+	err := json.Unmarshal(body, &shape)
+	var syntax *json.SyntaxError
+	var kind *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("the request body is not valid JSON (at byte %d); send %s", syntax.Offset, want)
+	case errors.As(err, &kind) && kind.Field == "":
+		return fmt.Sprintf("the request body must be %s, not %s", want, jsonKindName(kind.Value))
+	case err != nil:
+		return "the request body could not be read as " + want
+	}
+	for _, m := range []struct {
+		name  string
+		value json.RawMessage
+		kind  byte // the first byte of the kind wanted
+	}{
+		{"query", shape.Query, '"'}, {"operationName", shape.OperationName, '"'},
+		{"variables", shape.Variables, '{'}, {"extensions", shape.Extensions, '{'},
+	} {
+		if len(m.value) == 0 || m.value[0] == m.kind || string(m.value) == "null" {
+			continue
+		}
+		what := "a string"
+		if m.kind == '{' {
+			what = "a JSON object"
+		}
+		return fmt.Sprintf("the request's %q must be %s, not %s", m.name, what, jsonKindName(rawKind(m.value)))
+	}
+	return ""
+}
+
+// rawKind names the kind of a JSON value as encoding/json's errors do.
+func rawKind(v json.RawMessage) string {
+	switch v[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
+}
+
+// jsonKindName turns encoding/json's name of a kind ("array", "bool")
+// into words.
+func jsonKindName(kind string) string {
+	switch kind {
+	case "array":
+		return "an array"
+	case "object":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	if strings.HasPrefix(kind, "number") {
+		return "a number"
+	}
+	return "a " + kind
+}
 
 // unsupportedRequest is the GraphQL endpoint's last transport: it takes
 // every request that GET and POST do not, and refuses it with a status

@@ -222,7 +222,8 @@ func (s *Store) CreatePage(ctx context.Context, p authz.Page) (authz.Page, error
 		return tx.Create(&row).Error
 	})
 	if err != nil {
-		return authz.Page{}, txError(fmt.Sprintf("create page in project %d", p.ProjectID), err)
+		return authz.Page{}, txError(fmt.Sprintf("create page in project %d", p.ProjectID),
+			s.vanished(ctx, err, projectRow(p.ProjectID), userRow(p.AuthorID)))
 	}
 	return row.domain(), nil
 }

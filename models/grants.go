@@ -260,7 +260,7 @@ func (s *Store) GrantPerm(ctx context.Context, h authz.Holder, perm int64) error
 		}
 		return recordEvent(ctx, tx, holderEvent(authz.ActionGrantPerm, h, key, 0, heldState{false}, heldState{true}))
 	})
-	return txError(fmt.Sprintf("grant permission %d", perm), err)
+	return txError(fmt.Sprintf("grant permission %d", perm), s.vanished(ctx, err, holderRow(h), permissionRow(perm)))
 }
 
 // RevokePerm implements authz.GrantWriter.
@@ -309,7 +309,8 @@ func (s *Store) GrantProjectPerm(ctx context.Context, h authz.Holder, perm, proj
 		}
 		return recordEvent(ctx, tx, holderEvent(authz.ActionGrantProjectPerm, h, key, project, heldState{false}, heldState{true}))
 	})
-	return txError(fmt.Sprintf("grant permission %d in project %d", perm, project), err)
+	return txError(fmt.Sprintf("grant permission %d in project %d", perm, project),
+		s.vanished(ctx, err, projectRow(project), holderRow(h), permissionRow(perm)))
 }
 
 // linkProjectPerm links the holder to the (project, permission) row,
@@ -517,7 +518,7 @@ func (s *Store) AddUserToGroup(ctx context.Context, user, group int64) error {
 		return recordEvent(ctx, tx, authz.GrantEvent{Action: authz.ActionAddUserToGroup, User: user, Group: group,
 			Before: state(memberState{false}), After: state(memberState{true})})
 	})
-	return txError(fmt.Sprintf("add user %d to group %d", user, group), err)
+	return txError(fmt.Sprintf("add user %d to group %d", user, group), s.vanished(ctx, err, userRow(user), groupRow(group)))
 }
 
 // RemoveUserFromGroup implements authz.GrantWriter.
@@ -584,7 +585,7 @@ func (s *Store) CreateProject(ctx context.Context, name string, creator int64, p
 		return nil
 	})
 	if err != nil {
-		return authz.Project{}, txError(fmt.Sprintf("create project %q", name), err)
+		return authz.Project{}, txError(fmt.Sprintf("create project %q", name), s.vanished(ctx, err, userRow(creator)))
 	}
 	return authz.Project{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt}, nil
 }

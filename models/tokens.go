@@ -31,7 +31,7 @@ func (s *Store) CreateToken(ctx context.Context, user int64, name string) (Token
 		return tx.Create(&row).Error
 	})
 	if err != nil {
-		return Token{}, "", txError(fmt.Sprintf("create token for user %d", user), err)
+		return Token{}, "", txError(fmt.Sprintf("create token for user %d", user), s.vanished(ctx, err, userRow(user)))
 	}
 	return Token{ID: row.ID, UserID: row.UserID, Name: row.Name, CreatedAt: row.CreatedAt}, secret, nil
 }

@@ -30,6 +30,7 @@ type config struct {
 	retentionDays int
 	queueSize     int
 	spoolDir      string // where undelivered decision logs go; "": spoolDirFor's default
+	logRate       float64 // decision logs a second per caller; 0: unbounded
 	universalOLP  bool
 
 	cacheSize int
@@ -93,6 +94,8 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.spoolDir, "decision-log-spool", env("GRANTQL_DECISION_LOG_SPOOL", ""),
 		"directory for decision logs the database could not take by shutdown, stored at the next start; "+
 			"default: the SQLite file's directory, or the working directory with PostgreSQL (env GRANTQL_DECISION_LOG_SPOOL)")
+	fs.Float64Var(&c.logRate, "decision-log-rate", envFloat("GRANTQL_DECISION_LOG_RATE", authz.DefaultDecisionLogRate),
+		"decision logs a second per caller, with a burst of 10 seconds' worth; 0 leaves them unbounded (env GRANTQL_DECISION_LOG_RATE)")
 	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
 		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
 	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),
@@ -159,6 +162,8 @@ func (c *config) validateEngine() error {
 		return fmt.Errorf("decision log retention %d days: want 0 or more", c.retentionDays)
 	case c.queueSize < 1:
 		return fmt.Errorf("decision log queue %d: want 1 or more", c.queueSize)
+	case c.logRate < 0:
+		return fmt.Errorf("decision log rate %g: want 0 (unbounded) or more", c.logRate)
 	case c.cacheSize < 0:
 		return fmt.Errorf("cache size %d: want 0 (off) or more", c.cacheSize)
 	case c.cachePoll < 10*time.Millisecond:

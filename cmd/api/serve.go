@@ -161,7 +161,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stopRetention := authz.StartRetention(ctx, store, cfg.retentionDays, time.Hour)
 	defer stopRetention()
 	metrics := graph.NewMetrics()
-	opts := []authz.Option{authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs),
+	opts := []authz.Option{authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs), authz.WithDecisionLogRate(cfg.logRate),
 		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP), authz.WithObserver(metrics)}
 	if cfg.cacheSize > 0 {
 		cache := authz.NewSharedCache(cfg.cacheSize, log)

@@ -168,7 +168,10 @@ func (e *Engine) newLog(ctx context.Context, user int64, username string, req Ch
 // closed, with an ErrUnavailable error.
 func (e *Engine) enqueue(ctx context.Context, logs []*DecisionLog) error {
 	cache := RequestCacheFrom(ctx)
-	for _, l := range logs {
+	for i, l := range logs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return err
+		}
 		k := logKey{user: l.User, project: l.Project, perm: l.Perm, objectType: l.ObjectType,
 			objectID: l.ObjectID, allowed: l.Allowed, reason: l.Reason}
 		if cache != nil {

@@ -67,7 +67,7 @@ func (o *Object) validate() error {
 	case n > MaxObjectIDLen:
 		return invalid("object id is %d characters long, at most %d are allowed", n, MaxObjectIDLen)
 	}
-	return nil
+	return validateAttributes(o.Attributes)
 }
 
 // objectKey identifies an object-level result in the request cache. SPEC §2
@@ -148,6 +148,9 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 	seen := make(map[int64]bool, len(reqs))
 	hasObjects := false
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		p, err := e.registry.Lookup(ctx, r.Perm)
 		if err != nil {
 			return nil, nil, batchError(len(reqs), i, err)
@@ -202,6 +205,9 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 	}
 	logs := make([]*DecisionLog, len(reqs))
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		body := bodies[i]
 		if body == nil {
 			body = projectLevelBody(out[i])
@@ -243,6 +249,9 @@ type checkRun struct {
 	// stack holds the permissions whose rules are running, outermost
 	// first, to refuse a rule that would check itself.
 	stack []string
+	// budget counts the CEL steps of the request's rules (the request
+	// cache's), or of this batch's without a request cache.
+	budget *ruleBudget
 }
 
 // maxRuleDepth bounds how deeply rules may check permissions whose rules
@@ -253,8 +262,10 @@ const maxRuleDepth = 8
 
 func (e *Engine) newCheckRun(ctx context.Context, user int64) *checkRun {
 	r := &checkRun{e: e, user: user, cache: RequestCacheFrom(ctx), lines: e.verbosity > VerbosityNone}
+	r.budget = &ruleBudget{}
 	if r.cache != nil {
 		r.gen = r.cache.currentGeneration()
+		r.budget = &r.cache.rules
 	}
 	return r
 }
@@ -283,6 +294,9 @@ func (e *Engine) decideAll(ctx context.Context, user int64, reqs []CheckRequest,
 		}
 	}
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		d, err := e.decide(ctx, user, ug, perms[i], r.Project)
 		if err != nil {
 			return nil, nil, batchError(len(reqs), i, err)
@@ -307,6 +321,9 @@ func (r *checkRun) objects(ctx context.Context, reqs []CheckRequest, perms []Per
 		projects []int64
 	)
 	for i, req := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return err
+		}
 		if req.Object == nil {
 			continue
 		}
@@ -333,6 +350,10 @@ func (r *checkRun) objects(ctx context.Context, reqs []CheckRequest, perms []Per
 	}
 	r.pending = projects
 	for _, p := range todo {
+		// Every rule looks: one rule may take a while.
+		if err := interrupted(ctx); err != nil {
+			return err
+		}
 		req := reqs[p.i]
 		d, body, err := r.runRule(ctx, p.rule, p.key.perm, req.Project, req.Object, out[p.i])
 		if err != nil {
@@ -371,7 +392,7 @@ func (r *checkRun) runRule(ctx context.Context, rule Rule, perm string, project 
 	}
 	rc := &RuleContext{Object: obj, Perm: perm, ctx: ctx, run: r, project: project}
 	if r.lines {
-		rc.lines = append(make([]LogEntry, 0, 4), modelLine(true))
+		rc.log.lines = append(make([]LogEntry, 0, 4), modelLine(true))
 	}
 	r.stack = append(r.stack, perm)
 	allowed, err := callRule(ctx, rule, rc)
@@ -380,21 +401,22 @@ func (r *checkRun) runRule(ctx context.Context, rule Rule, perm string, project 
 		err = rc.err
 	}
 	d := pl
+	var ruleErr error
 	switch {
 	case err != nil && errors.Is(err, ErrUnavailable):
 		return pl, nil, fmt.Errorf("rule for %s on %s %s: %w", perm, obj.Type, obj.ID, err)
 	case err != nil:
 		d.Allowed, d.Reason = false, ReasonDeniedByRule
-		rc.auto(lineRuleError + err.Error())
+		ruleErr = err
 	case allowed:
 		d.Reason = ReasonObjectRule
 	default:
 		d.Allowed, d.Reason = false, ReasonDeniedByRule
 	}
-	if r.lines {
-		rc.lines = append(rc.lines, resultLine(d.Allowed))
+	if !r.lines {
+		return d, nil, nil
 	}
-	return d, rc.lines, nil
+	return d, rc.log.finish(ruleErr, d.Allowed), nil
 }
 
 // callRule calls rule, turning a panic into an error so that a broken rule

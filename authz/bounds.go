@@ -160,8 +160,13 @@ func WithRuleTimeout(d time.Duration) Option {
 	}
 }
 
-// ruleBudget counts the CEL steps a request's rules have taken.
-type ruleBudget struct{ spent atomic.Uint64 }
+// requestBudget counts what a request's checks have spent of the bounds
+// shared by the whole request: the CEL steps of its rules, and the lines
+// of its decision logs.
+type requestBudget struct {
+	ruleSteps atomic.Uint64
+	logLines  atomic.Int64
+}
 
 // checkEvery is how many checks a loop over a batch makes between looks at
 // its context: often enough that a request past its deadline stops within
@@ -207,6 +212,29 @@ const (
 	MaxLogLines = 1000
 	MaxLogBytes = 64 << 10
 )
+
+// MaxRequestLogLines bounds the lines of all the decision logs of one
+// request: a thousand checks of a hundred lines each. A rule's log keeps
+// MaxLogLines lines, and a rule can pull a nested check's whole log in
+// with one cheap call, so that a batch of checks of distinct objects
+// could otherwise write hundreds of thousands of lines. Past the bound, a
+// log keeps its first and last lines and one that says how many were
+// left out.
+const MaxRequestLogLines = 100_000
+
+// withinRequestLines returns body, or, when the request's logs have no
+// room left for it, its first line, a line saying how many were left out
+// and its last line. It counts what it returns against budget.
+func withinRequestLines(budget *requestBudget, body []LogEntry) []LogEntry {
+	n := int64(len(body))
+	if budget.logLines.Add(n) <= MaxRequestLogLines || n <= 3 {
+		return body
+	}
+	budget.logLines.Add(3 - n)
+	return []LogEntry{body[0],
+		autoLine(fmt.Sprintf("%d lines left out: the decision logs of one request keep at most %d lines", n-2, MaxRequestLogLines)),
+		body[n-1]}
+}
 
 // logReserveLines and logReserveBytes are kept, out of the bounds, for
 // the lines a log always has besides a rule's: the verbosity-2 header (4

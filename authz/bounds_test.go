@@ -286,3 +286,43 @@ func TestDecisionLogLinesBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestLogLinesBounded: the decision logs of one request keep at
+// most MaxRequestLogLines lines together; past them a log keeps its first
+// and last lines and says how many it left out, and every decision stands.
+func TestRequestLogLinesBounded(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		w := newCELWorld(t, db)
+		w.f.must(w.f.e.RegisterRule(viewPage, "Chatty", func(_ context.Context, rc *authz.RuleContext) (bool, error) {
+			for i := range 900 {
+				rc.Log(fmt.Sprint("line ", i))
+			}
+			return true, nil
+		}))
+		reqs := make([]authz.CheckRequest, 200)
+		for i := range reqs {
+			reqs[i] = authz.CheckRequest{Perm: viewPage, Project: w.docs, Object: &authz.Object{Type: "Chatty", ID: fmt.Sprint(i)}}
+		}
+		ctx := authz.WithRequestCache(context.Background())
+		ds, logs, err := w.f.e.CheckManyObjects(ctx, w.alice, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, cut := 0, 0
+		for i, l := range logs {
+			if !ds[i].Allowed {
+				t.Errorf("checks[%d] = %+v, want allowed", i, ds[i])
+			}
+			total += len(l.Entries)
+			if hasLine(l, "the decision logs of one request keep at most 100000 lines") {
+				cut++
+				if len(l.Entries) != 3 || lastLine(l) != "RESULT: Permission Granted" {
+					t.Errorf("checks[%d]: cut log %v, want its first line, the count and the result", i, l.Entries)
+				}
+			}
+		}
+		if total > authz.MaxRequestLogLines || cut == 0 {
+			t.Errorf("%d lines in %d logs, %d cut; want at most %d lines, some logs cut", total, len(logs), cut, authz.MaxRequestLogLines)
+		}
+	})
+}

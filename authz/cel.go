@@ -270,7 +270,7 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 	}
 	e := rc.run.e
 	budget := rc.run.budget
-	if spent := budget.spent.Load(); spent >= e.ruleSteps {
+	if spent := budget.ruleSteps.Load(); spent >= e.ruleSteps {
 		return false, fmt.Errorf("not evaluated: the rules of this request have taken %d steps, and one request's rules may take at most %d", spent, e.ruleSteps)
 	}
 	ectx, cancel := context.WithTimeout(ctx, e.ruleTimeout)
@@ -279,11 +279,11 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 	var cancelled interpreter.EvalCancelledError
 	switch cost := details.ActualCost(); {
 	case cost != nil:
-		budget.spent.Add(celEvalSteps + *cost)
+		budget.ruleSteps.Add(celEvalSteps + *cost)
 	case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
-		budget.spent.Add(celEvalSteps + celCostLimit)
+		budget.ruleSteps.Add(celEvalSteps + celCostLimit)
 	default:
-		budget.spent.Add(celEvalSteps)
+		budget.ruleSteps.Add(celEvalSteps)
 	}
 	if call.fatal != nil {
 		return false, call.fatal

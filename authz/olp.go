@@ -212,7 +212,7 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 		if body == nil {
 			body = projectLevelBody(out[i])
 		}
-		logs[i] = e.newLog(ctx, user, username, r, out[i], body)
+		logs[i] = e.newLog(ctx, user, username, r, out[i], withinRequestLines(run.budget, body))
 	}
 	if e.sink != nil {
 		if err := e.enqueue(ctx, logs); err != nil {
@@ -249,9 +249,10 @@ type checkRun struct {
 	// stack holds the permissions whose rules are running, outermost
 	// first, to refuse a rule that would check itself.
 	stack []string
-	// budget counts the CEL steps of the request's rules (the request
-	// cache's), or of this batch's without a request cache.
-	budget *ruleBudget
+	// budget counts what the request has spent of its rule steps and log
+	// lines (the request cache's), or this batch's without a request
+	// cache.
+	budget *requestBudget
 }
 
 // maxRuleDepth bounds how deeply rules may check permissions whose rules
@@ -262,10 +263,10 @@ const maxRuleDepth = 8
 
 func (e *Engine) newCheckRun(ctx context.Context, user int64) *checkRun {
 	r := &checkRun{e: e, user: user, cache: RequestCacheFrom(ctx), lines: e.verbosity > VerbosityNone}
-	r.budget = &ruleBudget{}
+	r.budget = &requestBudget{}
 	if r.cache != nil {
 		r.gen = r.cache.currentGeneration()
-		r.budget = &r.cache.rules
+		r.budget = &r.cache.budget
 	}
 	return r
 }

@@ -326,3 +326,33 @@ func TestRequestLogLinesBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestRuleTimePerRequestBounded: the rule evaluations of one request share
+// a bound of time; the evaluation that reaches it is stopped, and those
+// after it deny without running, each saying why.
+func TestRuleTimePerRequestBounded(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		w := newCELWorld(t, db, authz.WithRuleRequestTime(time.Nanosecond))
+		w.createRule(viewPage, "Report", `object.attributes.l.all(x, x != 'q')`)
+		attrs := map[string]any{"l": list(1000)}
+		reqs := make([]authz.CheckRequest, 3)
+		for i := range reqs {
+			reqs[i] = authz.CheckRequest{Perm: viewPage, Project: w.docs,
+				Object: &authz.Object{Type: "Report", ID: fmt.Sprint(i), Attributes: attrs}}
+		}
+		ctx := authz.WithRequestCache(context.Background())
+		ds, logs, err := w.f.e.CheckManyObjects(ctx, w.alice, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range ds {
+			want := "one request's rules may run at most 1ns"
+			if i == 0 {
+				want = "Rule error: stopped: the rules of this request had run for 1ns"
+			}
+			if d.Allowed || d.Reason != authz.ReasonDeniedByRule || !hasLine(logs[i], want) {
+				t.Errorf("checks[%d] = %+v with log %v, want DENIED_BY_RULE and a line with %q", i, d, logs[i].Entries, want)
+			}
+		}
+	})
+}

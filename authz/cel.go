@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
@@ -273,9 +274,25 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 	if spent := budget.ruleSteps.Load(); spent >= e.ruleSteps {
 		return false, fmt.Errorf("not evaluated: the rules of this request have taken %d steps, and one request's rules may take at most %d", spent, e.ruleSteps)
 	}
-	ectx, cancel := context.WithTimeout(ctx, e.ruleTimeout)
+	// The time of the outermost evaluations counts against the request's,
+	// which includes that of the rules they check.
+	outermost := len(rc.run.stack) == 1
+	timeout := e.ruleTimeout
+	if outermost {
+		spent := time.Duration(budget.ruleTime.Load())
+		if spent >= e.ruleRequestTime {
+			return false, fmt.Errorf("not evaluated: the rules of this request have run for %s, and one request's rules may run at most %s",
+				spent.Round(time.Millisecond), e.ruleRequestTime)
+		}
+		timeout = min(timeout, e.ruleRequestTime-spent)
+	}
+	start := time.Now()
+	ectx, cancel := context.WithTimeout(ctx, timeout)
 	out, details, err := sr.prg.ContextEval(ectx, vars)
 	cancel()
+	if outermost {
+		budget.ruleTime.Add(int64(time.Since(start)))
+	}
 	var cancelled interpreter.EvalCancelledError
 	switch cost := details.ActualCost(); {
 	case cost != nil:
@@ -301,6 +318,10 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 			return false, fmt.Errorf("stopped after %d steps, the most one evaluation may take", celCostLimit)
 		}
 		if errors.Is(ectx.Err(), context.DeadlineExceeded) {
+			if timeout < e.ruleTimeout {
+				return false, fmt.Errorf("stopped: the rules of this request had run for %s, the most one request's rules may run",
+					e.ruleRequestTime)
+			}
 			return false, fmt.Errorf("stopped after running %s, the longest one evaluation may run", e.ruleTimeout)
 		}
 		return false, err

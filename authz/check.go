@@ -44,10 +44,11 @@ type Engine struct {
 	cache *SharedCache
 	// observer is told of every decision; nil: none (observer.go).
 	observer Observer
-	// ruleSteps bounds the CEL steps of one request's rules, ruleTimeout
-	// one evaluation's time (bounds.go).
-	ruleSteps   uint64
-	ruleTimeout time.Duration
+	// ruleSteps and ruleRequestTime bound the CEL steps and the time of
+	// one request's rules, ruleTimeout one evaluation's time (bounds.go).
+	ruleSteps       uint64
+	ruleTimeout     time.Duration
+	ruleRequestTime time.Duration
 }
 
 // Option configures an Engine.
@@ -97,7 +98,7 @@ func WithoutPageRules() Option {
 // given, it registers the built-in Page rules (RegisterPageRules).
 func NewEngine(store Store, opts ...Option) *Engine {
 	e := &Engine{store: store, registry: NewRegistry(store), backends: []Backend{BuiltinBackend()},
-		rules: newRuleSet(), verbosity: DefaultVerbosity, ruleSteps: DefaultRuleSteps, ruleTimeout: DefaultRuleTimeout}
+		rules: newRuleSet(), verbosity: DefaultVerbosity, ruleSteps: DefaultRuleSteps, ruleTimeout: DefaultRuleTimeout, ruleRequestTime: DefaultRuleRequestTime}
 	for _, o := range opts {
 		o(e)
 	}

@@ -32,6 +32,7 @@ type config struct {
 	universalOLP  bool
 	ruleSteps     int64         // CEL steps one request's rules may take
 	ruleTimeout   time.Duration // how long one rule's evaluation may run
+	ruleTime      time.Duration // how long one request's rules may run
 
 	cacheSize int
 	cachePoll time.Duration
@@ -97,6 +98,8 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"the CEL steps all the rules of one request may take together; a rule past them denies (env GRANTQL_MAX_RULE_STEPS)")
 	fs.DurationVar(&c.ruleTimeout, "rule-timeout", envDuration("GRANTQL_RULE_TIMEOUT", authz.DefaultRuleTimeout),
 		"how long one rule's evaluation may run before it is stopped and denies (env GRANTQL_RULE_TIMEOUT)")
+	fs.DurationVar(&c.ruleTime, "max-rule-time", envDuration("GRANTQL_MAX_RULE_TIME", authz.DefaultRuleRequestTime),
+		"how long all the rules of one request may run together; a rule past it denies (env GRANTQL_MAX_RULE_TIME)")
 	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),
 		"entries of the shared permission cache; 0 turns it off (env GRANTQL_CACHE_SIZE)")
 	fs.DurationVar(&c.cachePoll, "cache-poll", envDuration("GRANTQL_CACHE_POLL", defaultCachePoll),
@@ -169,6 +172,8 @@ func (c *config) validateEngine() error {
 		return fmt.Errorf("max rule steps %d: want 1 or more", c.ruleSteps)
 	case c.ruleTimeout < time.Millisecond:
 		return fmt.Errorf("rule timeout %s: want 1ms or more", c.ruleTimeout)
+	case c.ruleTime < time.Millisecond:
+		return fmt.Errorf("max rule time %s: want 1ms or more", c.ruleTime)
 	}
 	return nil
 }

@@ -222,13 +222,17 @@ func TestRuleBoundFlags(t *testing.T) {
 		args    []string
 		steps   int64
 		timeout time.Duration
+		total   time.Duration
 		invalid string
 	}{
-		{name: "defaults", steps: authz.DefaultRuleSteps, timeout: authz.DefaultRuleTimeout},
-		{name: "flags", args: []string{"--max-rule-steps", "5000", "--rule-timeout", "20ms"}, steps: 5000, timeout: 20 * time.Millisecond},
-		{name: "environment", env: map[string]string{"GRANTQL_MAX_RULE_STEPS": "7", "GRANTQL_RULE_TIMEOUT": "2s"}, steps: 7, timeout: 2 * time.Second},
+		{name: "defaults", steps: authz.DefaultRuleSteps, timeout: authz.DefaultRuleTimeout, total: authz.DefaultRuleRequestTime},
+		{name: "flags", args: []string{"--max-rule-steps", "5000", "--rule-timeout", "20ms", "--max-rule-time", "50ms"},
+			steps: 5000, timeout: 20 * time.Millisecond, total: 50 * time.Millisecond},
+		{name: "environment", env: map[string]string{"GRANTQL_MAX_RULE_STEPS": "7", "GRANTQL_RULE_TIMEOUT": "2s", "GRANTQL_MAX_RULE_TIME": "3s"},
+			steps: 7, timeout: 2 * time.Second, total: 3 * time.Second},
 		{name: "no steps", args: []string{"--max-rule-steps", "0"}, invalid: "max rule steps 0"},
 		{name: "no time", args: []string{"--rule-timeout", "0s"}, invalid: "rule timeout 0s"},
+		{name: "no time for a request", args: []string{"--max-rule-time", "0s"}, invalid: "max rule time 0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for k, v := range c.env {
@@ -248,9 +252,9 @@ func TestRuleBoundFlags(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || cfg.ruleSteps != c.steps || cfg.ruleTimeout != c.timeout {
-				t.Errorf("validateEngine(%v) = %v with steps %d, timeout %s; want steps %d, timeout %s",
-					c.args, err, cfg.ruleSteps, cfg.ruleTimeout, c.steps, c.timeout)
+			if err != nil || cfg.ruleSteps != c.steps || cfg.ruleTimeout != c.timeout || cfg.ruleTime != c.total {
+				t.Errorf("validateEngine(%v) = %v with steps %d, timeout %s, request time %s; want %d, %s, %s",
+					c.args, err, cfg.ruleSteps, cfg.ruleTimeout, cfg.ruleTime, c.steps, c.timeout, c.total)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,9 @@ func (e *LimitError) Is(target error) bool { return target == ErrInvalidInput }
 
 // validateAttributes reports the first bound attrs exceed, or nil. It
 // stops at the first excess, so its own work is bounded by the bounds.
+// Attributes decoded from JSON hold map[string]any and []any; other maps
+// and slices, which a program that embeds the engine may pass, are
+// measured through reflection.
 func validateAttributes(attrs map[string]any) error {
 	size := 0
 	var walk func(v any, path string, depth int) error
@@ -81,8 +85,20 @@ func validateAttributes(attrs map[string]any) error {
 			n = len(v)
 		case string:
 			size += len(v)
-		default:
+		case nil, bool, int, int32, int64, uint, uint32, uint64, float32, float64:
 			size += 8
+		default:
+			switch r := reflect.ValueOf(v); r.Kind() {
+			case reflect.Map, reflect.Slice, reflect.Array:
+				n = r.Len()
+				if n > 0 && n <= MaxAttributeListLen && depth <= MaxAttributeDepth {
+					return walkReflect(r, path, depth, walk)
+				}
+			case reflect.String:
+				size += r.Len()
+			default:
+				size += 8
+			}
 		}
 		if size > MaxAttributeBytes {
 			return &LimitError{Limit: LimitAttributeBytes, Max: MaxAttributeBytes, What: "object attributes"}
@@ -115,6 +131,23 @@ func validateAttributes(attrs map[string]any) error {
 		return nil
 	}
 	return walk(attrs, "attributes", 1)
+}
+
+// walkReflect walks the elements of a map, slice or array that is not one
+// of JSON's, with walk, and the keys of a map as strings.
+func walkReflect(r reflect.Value, path string, depth int, walk func(v any, path string, depth int) error) error {
+	if r.Kind() == reflect.Map {
+		keys := make(map[string]any, r.Len())
+		for it := r.MapRange(); it.Next(); {
+			keys[fmt.Sprint(it.Key().Interface())] = it.Value().Interface()
+		}
+		return walk(keys, path, depth)
+	}
+	elems := make([]any, r.Len())
+	for i := range elems {
+		elems[i] = r.Index(i).Interface()
+	}
+	return walk(elems, path, depth)
 }
 
 // Bounds of rule evaluation. A CEL evaluation stops at celCostLimit steps

@@ -120,6 +120,8 @@ func TestObjectAttributesBounded(t *testing.T) {
 		{"many lists over the bytes bound", manyLists(20), authz.LimitAttributeBytes},
 		{"maps nested past the depth bound", deep, authz.LimitAttributeDepth},
 		{"maps nested to the depth bound", deep["n"].(map[string]any), ""},
+		{"a Go slice over the bound", map[string]any{"l": make([]string, authz.MaxAttributeListLen+1)}, authz.LimitAttributeListLen},
+		{"a Go map of long strings over the bytes bound", map[string]any{"m": map[int]string{1: strings.Repeat("x", authz.MaxAttributeBytes)}}, authz.LimitAttributeBytes},
 	}
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		w := newCELWorld(t, db)

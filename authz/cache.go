@@ -28,6 +28,9 @@ type RequestCache struct {
 	// logged holds the decisions enqueued to the log sink during the
 	// request, each with the log enqueued for it; Clear keeps it.
 	logged map[logKey]DecisionLog
+	// budget counts what the request has spent of the bounds of one
+	// request (rule steps, log lines); Clear keeps it.
+	budget requestBudget
 }
 
 // userGrants is what the cache knows of one user.

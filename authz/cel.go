@@ -8,12 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
 )
 
 // Declarative rules are CEL expressions (github.com/google/cel-go) kept in
@@ -41,11 +45,64 @@ const (
 )
 
 // celCostLimit bounds the work of one evaluation, in CEL cost units (about
-// one per operation, and per element a comprehension visits): a condition
-// over a user's groups and an object's attributes costs some hundreds, and
-// 100,000 stops an expression that iterates over something large long
-// before it holds up a check.
+// one per operation, per element a comprehension visits, and per element
+// `in` or a comparison reads; celCallCost): a condition over a user's
+// groups and an object's attributes costs some hundreds, and 100,000 stops
+// an expression that iterates over something large long before it holds
+// up a check.
 const celCostLimit = 100_000
+
+// celCallCost prices the calls that CEL resolves only at run time, whose
+// arguments are dyn (the attributes of an object are a map(string, dyn)):
+// cel-go's tracker prices a call by its overload, and such a call has
+// none, so it would cost 1 whatever it reads — `'q' in
+// object.attributes.l` read a 50,000-element list for one unit, and two
+// nested comprehensions around it ran 200 times the limit. A call
+// resolved at run time costs as many units as its largest argument has
+// elements (a list's or a map's) or bytes (a string's), `in` over a map
+// one; a call resolved when the rule compiled keeps cel-go's price.
+type celCallCost struct{}
+
+func (celCallCost) CallCost(function, overloadID string, args []ref.Val, _ ref.Val) *uint64 {
+	if overloadID != "" {
+		return nil
+	}
+	cost := uint64(1)
+	if function == operators.In && len(args) == 2 {
+		if _, isMap := args[1].(traits.Mapper); isMap {
+			return &cost
+		}
+		cost = max(cost, celSize(args[1]))
+		return &cost
+	}
+	for _, a := range args {
+		cost = max(cost, celSize(a))
+	}
+	return &cost
+}
+
+// celSize is the size of a value for celCallCost: the elements of a list
+// or map, the bytes of a string or bytes, 1 for anything else.
+func celSize(v ref.Val) uint64 {
+	switch v := v.(type) {
+	case types.String:
+		return uint64(len(v))
+	case types.Bytes:
+		return uint64(len(v))
+	case traits.Sizer:
+		if n, ok := v.Size().(types.Int); ok && n > 0 {
+			return uint64(n)
+		}
+	}
+	return 1
+}
+
+// celEvalSteps is what an evaluation costs the request's budget of rule
+// steps (WithRuleSteps) besides its CEL steps: the work of starting it,
+// some hundred times that of a step, so that rules that check each other
+// in nested comprehensions, each evaluation cheap, still spend the budget
+// at the pace they spend time.
+const celEvalSteps = 100
 
 // celInterruptEvery makes an evaluation notice a cancelled context after
 // this many comprehension iterations.
@@ -155,7 +212,8 @@ func compileRule(expr string) (cel.Program, error) {
 	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, invalid("rule expression must be a bool, and this one is a %s", t)
 	}
-	prg, err := env.Program(checked, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(celInterruptEvery))
+	prg, err := env.Program(checked, cel.CostTracking(celCallCost{}), cel.CostLimit(celCostLimit),
+		cel.InterruptCheckFrequency(celInterruptEvery))
 	if err != nil {
 		return nil, invalid("rule expression does not compile: %v", err)
 	}
@@ -211,7 +269,39 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 		"object":   map[string]any{"type": rc.Object.Type, "id": rc.Object.ID, "attributes": attrs},
 		celRuleVar: call,
 	}
-	out, _, err := sr.prg.ContextEval(ctx, vars)
+	e := rc.run.e
+	budget := rc.run.budget
+	if spent := budget.ruleSteps.Load(); spent >= e.ruleSteps {
+		return false, fmt.Errorf("not evaluated: the rules of this request have taken %d steps, and one request's rules may take at most %d", spent, e.ruleSteps)
+	}
+	// The time of the outermost evaluations counts against the request's,
+	// which includes that of the rules they check.
+	outermost := len(rc.run.stack) == 1
+	timeout := e.ruleTimeout
+	if outermost {
+		spent := time.Duration(budget.ruleTime.Load())
+		if spent >= e.ruleRequestTime {
+			return false, fmt.Errorf("not evaluated: the rules of this request have run for %s, and one request's rules may run at most %s",
+				spent.Round(time.Millisecond), e.ruleRequestTime)
+		}
+		timeout = min(timeout, e.ruleRequestTime-spent)
+	}
+	start := time.Now()
+	ectx, cancel := context.WithTimeout(ctx, timeout)
+	out, details, err := sr.prg.ContextEval(ectx, vars)
+	cancel()
+	if outermost {
+		budget.ruleTime.Add(int64(time.Since(start)))
+	}
+	var cancelled interpreter.EvalCancelledError
+	switch cost := details.ActualCost(); {
+	case cost != nil:
+		budget.ruleSteps.Add(celEvalSteps + *cost)
+	case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
+		budget.ruleSteps.Add(celEvalSteps + celCostLimit)
+	default:
+		budget.ruleSteps.Add(celEvalSteps)
+	}
 	if call.fatal != nil {
 		return false, call.fatal
 	}
@@ -219,6 +309,21 @@ func (sr *storedRule) eval(ctx context.Context, rc *RuleContext) (bool, error) {
 		return false, rc.err
 	}
 	if err != nil {
+		if stopped := interrupted(ctx); stopped != nil {
+			// The request's own deadline: no decision, as when the
+			// database does not answer in time.
+			return false, stopped
+		}
+		if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+			return false, fmt.Errorf("stopped after %d steps, the most one evaluation may take", celCostLimit)
+		}
+		if errors.Is(ectx.Err(), context.DeadlineExceeded) {
+			if timeout < e.ruleTimeout {
+				return false, fmt.Errorf("stopped: the rules of this request had run for %s, the most one request's rules may run",
+					e.ruleRequestTime)
+			}
+			return false, fmt.Errorf("stopped after running %s, the longest one evaluation may run", e.ruleTimeout)
+		}
 		return false, err
 	}
 	allowed, ok := out.Value().(bool)

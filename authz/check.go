@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Decision is the answer to a check, with the step that decided it.
@@ -45,6 +46,11 @@ type Engine struct {
 	cache *SharedCache
 	// observer is told of every decision; nil: none (observer.go).
 	observer Observer
+	// ruleSteps and ruleRequestTime bound the CEL steps and the time of
+	// one request's rules, ruleTimeout one evaluation's time (bounds.go).
+	ruleSteps       uint64
+	ruleTimeout     time.Duration
+	ruleRequestTime time.Duration
 }
 
 // Option configures an Engine.
@@ -94,7 +100,7 @@ func WithoutPageRules() Option {
 // given, it registers the built-in Page rules (RegisterPageRules).
 func NewEngine(store Store, opts ...Option) *Engine {
 	e := &Engine{store: store, registry: NewRegistry(store), backends: []Backend{BuiltinBackend()},
-		rules: newRuleSet(), verbosity: DefaultVerbosity}
+		rules: newRuleSet(), verbosity: DefaultVerbosity, ruleSteps: DefaultRuleSteps, ruleTimeout: DefaultRuleTimeout, ruleRequestTime: DefaultRuleRequestTime}
 	for _, o := range opts {
 		o(e)
 	}
@@ -178,7 +184,10 @@ func (e *Engine) ProjectPermissions(ctx context.Context, user int64, project int
 		return nil, &NotFoundError{Kind: "project", ID: project}
 	}
 	out := []string{}
-	for _, p := range all {
+	for i, p := range all {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, err
+		}
 		d, err := e.decide(ctx, user, ug, p, project)
 		if err != nil {
 			return nil, err

@@ -199,6 +199,10 @@ func (e *Engine) enqueue(ctx context.Context, logs []*DecisionLog) error {
 		}
 	}
 	for i, f := range todo {
+		if err := interruptedAt(ctx, i); err != nil {
+			unmark(todo[i:])
+			return err
+		}
 		// The sink's copy shares Entries with the log the caller gets:
 		// both treat them as read-only.
 		if err := e.sink.Enqueue(ctx, *f.l); err != nil {

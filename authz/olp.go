@@ -60,7 +60,10 @@ func (o *Object) validate() error {
 	if strings.TrimSpace(o.ID) == "" {
 		return invalid("object id must not be empty")
 	}
-	return ValidateText("object id", o.ID, MaxObjectIDLen, false)
+	if err := ValidateText("object id", o.ID, MaxObjectIDLen, false); err != nil {
+		return err
+	}
+	return validateAttributes(o.Attributes)
 }
 
 // objectKey identifies an object-level result in the request cache. SPEC §2
@@ -141,6 +144,9 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 	seen := make(map[int64]bool, len(reqs))
 	hasObjects := false
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		p, err := e.registry.Lookup(ctx, r.Perm)
 		if err != nil {
 			return nil, nil, batchError(len(reqs), i, err)
@@ -198,11 +204,14 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 	}
 	logs := make([]*DecisionLog, len(reqs))
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		body := bodies[i]
 		if body == nil {
 			body = projectLevelBody(out[i])
 		}
-		logs[i] = e.newLog(ctx, user, username, r, out[i], body)
+		logs[i] = e.newLog(ctx, user, username, r, out[i], withinRequestLines(run.budget, body))
 	}
 	if e.sink != nil {
 		if err := e.enqueue(ctx, logs); err != nil {
@@ -239,6 +248,10 @@ type checkRun struct {
 	// stack holds the permissions whose rules are running, outermost
 	// first, to refuse a rule that would check itself.
 	stack []string
+	// budget counts what the request has spent of its rule steps and log
+	// lines (the request cache's), or this batch's without a request
+	// cache.
+	budget *requestBudget
 }
 
 // maxRuleDepth bounds how deeply rules may check permissions whose rules
@@ -249,8 +262,10 @@ const maxRuleDepth = 8
 
 func (e *Engine) newCheckRun(ctx context.Context, user int64) *checkRun {
 	r := &checkRun{e: e, user: user, cache: RequestCacheFrom(ctx), lines: e.verbosity > VerbosityNone}
+	r.budget = &requestBudget{}
 	if r.cache != nil {
 		r.gen = r.cache.currentGeneration()
+		r.budget = &r.cache.budget
 	}
 	return r
 }
@@ -279,6 +294,9 @@ func (e *Engine) decideAll(ctx context.Context, user int64, reqs []CheckRequest,
 		}
 	}
 	for i, r := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return nil, nil, err
+		}
 		d, err := e.decide(ctx, user, ug, perms[i], r.Project)
 		if err != nil {
 			return nil, nil, batchError(len(reqs), i, err)
@@ -303,6 +321,9 @@ func (r *checkRun) objects(ctx context.Context, reqs []CheckRequest, perms []Per
 		projects []int64
 	)
 	for i, req := range reqs {
+		if err := interruptedAt(ctx, i); err != nil {
+			return err
+		}
 		if req.Object == nil {
 			continue
 		}
@@ -329,6 +350,10 @@ func (r *checkRun) objects(ctx context.Context, reqs []CheckRequest, perms []Per
 	}
 	r.pending = projects
 	for _, p := range todo {
+		// Every rule looks: one rule may take a while.
+		if err := interrupted(ctx); err != nil {
+			return err
+		}
 		req := reqs[p.i]
 		d, body, err := r.runRule(ctx, p.rule, p.key.perm, req.Project, req.Object, out[p.i])
 		if err != nil {
@@ -367,7 +392,7 @@ func (r *checkRun) runRule(ctx context.Context, rule Rule, perm string, project 
 	}
 	rc := &RuleContext{Object: obj, Perm: perm, ctx: ctx, run: r, project: project}
 	if r.lines {
-		rc.lines = append(make([]LogEntry, 0, 4), modelLine(true))
+		rc.log.lines = append(make([]LogEntry, 0, 4), modelLine(true))
 	}
 	r.stack = append(r.stack, perm)
 	allowed, err := callRule(ctx, rule, rc)
@@ -376,21 +401,22 @@ func (r *checkRun) runRule(ctx context.Context, rule Rule, perm string, project 
 		err = rc.err
 	}
 	d := pl
+	var ruleErr error
 	switch {
 	case err != nil && errors.Is(err, ErrUnavailable):
 		return pl, nil, fmt.Errorf("rule for %s on %s %s: %w", perm, obj.Type, obj.ID, err)
 	case err != nil:
 		d.Allowed, d.Reason = false, ReasonDeniedByRule
-		rc.auto(lineRuleError + err.Error())
+		ruleErr = err
 	case allowed:
 		d.Reason = ReasonObjectRule
 	default:
 		d.Allowed, d.Reason = false, ReasonDeniedByRule
 	}
-	if r.lines {
-		rc.lines = append(rc.lines, resultLine(d.Allowed))
+	if !r.lines {
+		return d, nil, nil
 	}
-	return d, rc.lines, nil
+	return d, rc.log.finish(ruleErr, d.Allowed), nil
 }
 
 // callRule calls rule, turning a panic into an error so that a broken rule

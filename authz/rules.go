@@ -52,7 +52,7 @@ type RuleContext struct {
 	ctx     context.Context
 	run     *checkRun
 	project int64
-	lines   []LogEntry // nil at verbosity 0
+	log     ruleLog // empty at verbosity 0
 	// err is why User or Project could not load; it replaces the rule's
 	// answer.
 	err error
@@ -86,7 +86,8 @@ func (rc *RuleContext) Project() RuleProject {
 }
 
 // Log writes a line into the check's log, with the given tags (none by
-// default). At verbosity 0 it does nothing.
+// default). At verbosity 0 it does nothing; past MaxLogLines or
+// MaxLogBytes, the line is counted and left out.
 func (rc *RuleContext) Log(text string, tags ...string) {
 	if !rc.run.lines {
 		return
@@ -95,20 +96,20 @@ func (rc *RuleContext) Log(text string, tags ...string) {
 	if len(tags) > 0 {
 		t = append([]string(nil), tags...)
 	}
-	rc.lines = append(rc.lines, LogEntry{Text: text, Tags: t})
+	rc.log.add(LogEntry{Text: text, Tags: t})
 }
 
 // auto writes an automatic line.
 func (rc *RuleContext) auto(text string) {
 	if rc.run.lines {
-		rc.lines = append(rc.lines, autoLine(text))
+		rc.log.add(autoLine(text))
 	}
 }
 
 // Check decides perm for the same user in the same project on the same
 // object, rules included, and pulls the lines of that check's log into this
-// one, indented. An error (an unknown permission, a rule that would check
-// itself) is the rule's to return.
+// one, indented, within the bounds of a log. An error (an unknown
+// permission, a rule that would check itself) is the rule's to return.
 func (rc *RuleContext) Check(perm string) (bool, error) {
 	d, body, err := rc.run.nested(rc.ctx, perm, rc.project, rc.Object)
 	if err != nil {
@@ -116,7 +117,7 @@ func (rc *RuleContext) Check(perm string) (bool, error) {
 	}
 	if rc.run.lines {
 		for _, l := range body {
-			rc.lines = append(rc.lines, LogEntry{Text: nestedIndent + l.Text, Tags: l.Tags})
+			rc.log.add(LogEntry{Text: nestedIndent + l.Text, Tags: l.Tags})
 		}
 	}
 	return d.Allowed, nil

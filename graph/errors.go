@@ -108,6 +108,10 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 			continue
 		}
 		out.Extensions["code"] = c.code
+		var bound *authz.LimitError
+		if errors.As(err, &bound) {
+			out.Extensions["limit"], out.Extensions["max"] = bound.Limit, bound.Max
+		}
 		var denied *authz.DeniedError
 		if errors.As(err, &denied) {
 			out.Extensions["permission"] = denied.Perm

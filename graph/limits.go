@@ -29,7 +29,9 @@ type Limits struct {
 	ParserTokens int
 	// BodyBytes bounds the body of a request (DefaultBodyBytes).
 	BodyBytes int64
-	// CheckMany bounds the checks of one checkMany (DefaultCheckMany).
+	// CheckMany bounds the checks of one operation, all its fields and
+	// aliases together: the inputs of every checkMany, and every check,
+	// hasPerm and hasProjectPerm field (DefaultCheckMany).
 	CheckMany int
 	// RequestTimeout bounds the time one request may take (DefaultRequestTimeout).
 	RequestTimeout time.Duration
@@ -63,7 +65,12 @@ const (
 	// DefaultBodyBytes is the default of Limits.BodyBytes: 1 MiB holds a
 	// full checkMany with object attributes many times over.
 	DefaultBodyBytes = 1 << 20
-	// DefaultCheckMany is the default of Limits.CheckMany (see maxCheckMany).
+	// DefaultCheckMany is the default of Limits.CheckMany (see
+	// maxCheckMany): a frontend's page asks for some dozens of checks and
+	// a backend's batch for up to a thousand, which answer in tens of
+	// milliseconds; five hundred aliases of such a batch, half a million
+	// checks, took seconds and gigabytes before the bound counted every
+	// alias.
 	DefaultCheckMany = maxCheckMany
 	// DefaultRequestTimeout is the default of Limits.RequestTimeout: a cold
 	// check takes milliseconds, so a request still running after ten
@@ -112,6 +119,9 @@ type LimitError struct {
 	Limit string // one of the Limit* names
 	Max   int64  // the limit
 	Got   int64  // what the request asked for; 0 when it is not known
+	// Whole says that the checks of the whole operation, not of one
+	// checkMany alone, are over LimitCheckMany.
+	Whole bool
 }
 
 func (e *LimitError) Error() string {
@@ -123,6 +133,9 @@ func (e *LimitError) Error() string {
 	case LimitBody:
 		return fmt.Sprintf("the request body is larger than the limit of %d bytes", e.Max)
 	case LimitCheckMany:
+		if e.Whole {
+			return fmt.Sprintf("the operation asks for %d checks (the inputs of every checkMany, and every check, hasPerm and hasProjectPerm field, aliases included); the limit is %d", e.Got, e.Max)
+		}
 		return fmt.Sprintf("checkMany takes at most %d checks, got %d", e.Max, e.Got)
 	case LimitIntrospection:
 		return "introspection is turned off on this server"
@@ -133,8 +146,8 @@ func (e *LimitError) Error() string {
 }
 
 // limitsExtension refuses, before anything runs, an operation that is too
-// deep, too complex, introspects when introspection is off, or asks
-// checkMany for more checks than the limit.
+// deep, too complex, introspects when introspection is off, or asks for
+// more checks than the limit, all its fields and aliases together.
 type limitsExtension struct {
 	limits        Limits
 	introspection bool
@@ -179,6 +192,11 @@ func (e *limitsExtension) check(ctx context.Context, opCtx *graphql.OperationCon
 			return &LimitError{Limit: LimitIntrospection}
 		}
 	}
+	if op.Operation == ast.Query {
+		if err := e.checkCount(root, opCtx.Variables); err != nil {
+			return err
+		}
+	}
 	s := measure(op.SelectionSet, map[string]shape{})
 	if s.depth > e.limits.Depth {
 		return &LimitError{Limit: LimitDepth, Max: int64(e.limits.Depth), Got: int64(s.depth)}
@@ -192,20 +210,41 @@ func (e *limitsExtension) check(ctx context.Context, opCtx *graphql.OperationCon
 	if s.fields > e.limits.Complexity {
 		return &LimitError{Limit: LimitComplexity, Max: int64(e.limits.Complexity), Got: int64(s.fields)}
 	}
-	if c := complexity.Calculate(ctx, e.schema, op, opCtx.Variables); c > e.limits.Complexity {
+	if c := complexity.Calculate(ctx, e.schema, op, opCtx.Variables, complexity.WithIgnoreFields(freeFields)); c > e.limits.Complexity {
 		return &LimitError{Limit: LimitComplexity, Max: int64(e.limits.Complexity), Got: int64(c)}
 	}
-	if op.Operation != ast.Query {
-		return nil
-	}
+	return nil
+}
+
+// freeFields cost nothing in an operation's complexity: a decision's
+// answer comes with its check, which the bound of checks counts.
+var freeFields = map[string]struct{}{"Decision.allowed": {}, "Decision.permission": {}, "Decision.reason": {}}
+
+// checkFields are the fields of Query that each make one check.
+var checkFields = map[string]bool{"check": true, "hasPerm": true, "hasProjectPerm": true}
+
+// checkCount refuses an operation whose root fields ask for more checks
+// than the limit, all together: a checkMany costs its inputs, and check,
+// hasPerm and hasProjectPerm one each, under every alias. Fields that
+// @skip or @include would leave out count too, as do two selections the
+// executor would merge: the count is an upper bound, made before anything
+// runs. The error's path is the field at which the count passed the
+// limit.
+func (e *limitsExtension) checkCount(root []*ast.Field, vars map[string]any) error {
+	total := 0
 	for _, f := range root {
-		if f.Name != "checkMany" {
-			continue
+		n := 0
+		switch {
+		case f.Name == "checkMany":
+			inputs, _ := f.ArgumentMap(vars)["inputs"].([]any)
+			n = len(inputs)
+		case checkFields[f.Name]:
+			n = 1
 		}
-		inputs, _ := f.ArgumentMap(opCtx.Variables)["inputs"].([]any)
-		if len(inputs) > e.limits.CheckMany {
+		total = saturatingAdd(total, n)
+		if total > e.limits.CheckMany {
 			return gqlerror.WrapPath(ast.Path{ast.PathName(f.Alias)},
-				&LimitError{Limit: LimitCheckMany, Max: int64(e.limits.CheckMany), Got: int64(len(inputs))})
+				&LimitError{Limit: LimitCheckMany, Max: int64(e.limits.CheckMany), Got: int64(total), Whole: total != n})
 		}
 	}
 	return nil
@@ -275,7 +314,11 @@ func rootFields(set ast.SelectionSet, out []*ast.Field, spread map[string]bool) 
 // resolver's clearer error rather than a complexity error; absent or null,
 // it is authz.DefaultPageSize, as in the resolvers. The rule needs no
 // per-field function: every connection of the schema, and any added later,
-// is costed the same way.
+// is costed the same way. checkMany is costed the same way, its inputs
+// counting as first: a checkMany of N inputs costs N times its selection
+// (at least 1), where a Decision's answer costs nothing (freeFields) and
+// its log costs as any object, so that a thousand checks asking for their
+// answers cost a thousand, and asking for their logs too costs more.
 type pagedSchema struct {
 	graphql.ExecutableSchema
 }
@@ -283,6 +326,11 @@ type pagedSchema struct {
 func (s pagedSchema) Complexity(ctx context.Context, typeName, field string, childComplexity int, args map[string]any) (int, bool) {
 	if c, ok := s.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args); ok {
 		return c, true
+	}
+	if typeName == "Query" && field == "checkMany" {
+		// Like a page of first items: its selection runs once per input.
+		inputs, _ := args["inputs"].([]any)
+		return saturatingMul(max(len(inputs), 1), max(childComplexity, 1)), true
 	}
 	def := s.Schema().Types[typeName]
 	if def == nil {

@@ -252,9 +252,10 @@ func TestBodyLimit(t *testing.T) {
 	})
 }
 
-// TestCheckManyLimit: a checkMany of more checks than the limit is refused
-// before any check runs, the other checks of its document included: no
-// decision log is written. One at the limit runs every check.
+// TestCheckManyLimit: an operation whose checks, the check field's and the
+// checkMany's together, are more than the limit is refused before any
+// check runs: no decision log is written. One at the limit runs every
+// check.
 func TestCheckManyLimit(t *testing.T) {
 	inputs := func(n int) []map[string]any {
 		out := make([]map[string]any, n)
@@ -277,8 +278,8 @@ func TestCheckManyLimit(t *testing.T) {
 			checks  int
 			limit   string
 		}{
-			{name: "3 checks, limit 3", handler: h.mux, checks: 3},
-			{name: "4 checks, limit 3", handler: h.mux, checks: 4, limit: graph.LimitCheckMany},
+			{name: "a check and 2 inputs, limit 3", handler: h.mux, checks: 2},
+			{name: "a check and 3 inputs, limit 3", handler: h.mux, checks: 3, limit: graph.LimitCheckMany},
 			{name: "1,001 checks, default limit", handler: defaults, checks: 1001, limit: graph.LimitCheckMany},
 		} {
 			t.Run(c.name, func(t *testing.T) {

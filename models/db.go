@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the revision pool
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -29,6 +31,9 @@ type DB struct {
 	// url is the address Open was given; the revision feed opens its own
 	// connection with it.
 	url string
+	// revision is a pool of one connection of its own, on which the
+	// shared cache reads the revision (Store.Revision).
+	revision *sql.DB
 }
 
 // sqliteBusyTimeout is how long an SQLite writer waits for the lock held by
@@ -75,7 +80,34 @@ func Open(url string) (*DB, error) {
 		sqlDB.SetMaxIdleConns(postgresConns())
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Gorm: gdb, Dialect: dialect, url: url}, nil
+	revision, err := openRevisionPool(dialect, url)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return &DB{Gorm: gdb, Dialect: dialect, url: url, revision: revision}, nil
+}
+
+// openRevisionPool opens the pool of one connection on which the shared
+// cache polls the revision. On the requests' pool, the poll waited for a
+// connection behind every check and every decision-log batch: when they
+// held all of them longer than the poll's timeout, the poll failed and
+// the cache stopped serving every client, just when the service was
+// busiest. With a connection of its own, like the revision feed's, the
+// poll waits only for the database. It connects on first use.
+func openRevisionPool(dialect, url string) (*sql.DB, error) {
+	driver, dsn := "pgx", url
+	if dialect == SQLite {
+		driver, dsn = sqlite.DriverName, sqliteDSN(url)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open the %s revision connection: %w", dialect, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
 }
 
 // connsPerCPU is how many PostgreSQL connections Open allows for each CPU
@@ -155,4 +187,6 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.SQL().Close() }
+func (db *DB) Close() error {
+	return errors.Join(db.revision.Close(), db.SQL().Close())
+}

@@ -22,13 +22,19 @@ const revisionChannel = "grantql_revision"
 // stops serving.
 const feedPingInterval = time.Second
 
-// Revision implements authz.RevisionFeed: the newest committed revision.
+// revisionQuery reads the revision of migration 00006's single row.
+const revisionQuery = "SELECT revision FROM authz_revision WHERE id = 1"
+
+// Revision implements authz.RevisionFeed: the newest committed revision,
+// read on a connection of its own (openRevisionPool), so that the shared
+// cache's poll never waits for one behind the requests.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
-	var r AuthzRevision
-	if err := s.db.WithContext(ctx).Where("id = 1").Take(&r).Error; err != nil {
+	count(ctx, revisionQuery)
+	var rev int64
+	if err := s.revision.QueryRowContext(ctx, revisionQuery).Scan(&rev); err != nil {
 		return 0, dbError("read the revision", err)
 	}
-	return r.Revision, nil
+	return rev, nil
 }
 
 // WatchRevisions implements authz.RevisionFeed with PostgreSQL's LISTEN on

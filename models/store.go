@@ -25,13 +25,15 @@ type Store struct {
 	sql *sql.DB
 	// dialect and url let the revision feed open a listening connection.
 	dialect, url string
+	// revision is the pool of one connection of the revision's reads.
+	revision *sql.DB
 }
 
 var _ authz.Store = (*Store)(nil)
 
 // NewStore returns a store over db.
 func NewStore(db *DB) *Store {
-	return &Store{db: db.Gorm, sql: db.SQL(), dialect: db.Dialect, url: db.url}
+	return &Store{db: db.Gorm, sql: db.SQL(), dialect: db.Dialect, url: db.url, revision: db.revision}
 }
 
 // query runs a read with positional parameters ($1, $2, …, which both

@@ -29,9 +29,12 @@ type config struct {
 	sampleRate    float64
 	retentionDays int
 	queueSize     int
-	spoolDir      string // where undelivered decision logs go; "": spoolDirFor's default
+	spoolDir      string  // where undelivered decision logs go; "": spoolDirFor's default
 	logRate       float64 // decision logs a second per caller; 0: unbounded
 	universalOLP  bool
+	ruleSteps     int64         // CEL steps one request's rules may take
+	ruleTimeout   time.Duration // how long one rule's evaluation may run
+	ruleTime      time.Duration // how long one request's rules may run
 
 	cacheSize int
 	cachePoll time.Duration
@@ -98,6 +101,12 @@ func (c *config) engineFlags(fs *flag.FlagSet) {
 		"decision logs a second per caller, with a burst of 10 seconds' worth; 0 leaves them unbounded (env GRANTQL_DECISION_LOG_RATE)")
 	fs.BoolVar(&c.universalOLP, "universal-olp", parseBool("GRANTQL_UNIVERSAL_OLP", false),
 		"run object-level rules for superusers too (env GRANTQL_UNIVERSAL_OLP)")
+	fs.Int64Var(&c.ruleSteps, "max-rule-steps", int64(envInt("GRANTQL_MAX_RULE_STEPS", authz.DefaultRuleSteps)),
+		"the CEL steps all the rules of one request may take together; a rule past them denies (env GRANTQL_MAX_RULE_STEPS)")
+	fs.DurationVar(&c.ruleTimeout, "rule-timeout", envDuration("GRANTQL_RULE_TIMEOUT", authz.DefaultRuleTimeout),
+		"how long one rule's evaluation may run before it is stopped and denies (env GRANTQL_RULE_TIMEOUT)")
+	fs.DurationVar(&c.ruleTime, "max-rule-time", envDuration("GRANTQL_MAX_RULE_TIME", authz.DefaultRuleRequestTime),
+		"how long all the rules of one request may run together; a rule past it denies (env GRANTQL_MAX_RULE_TIME)")
 	fs.IntVar(&c.cacheSize, "cache-size", envInt("GRANTQL_CACHE_SIZE", authz.DefaultCacheEntries),
 		"entries of the shared permission cache; 0 turns it off (env GRANTQL_CACHE_SIZE)")
 	fs.DurationVar(&c.cachePoll, "cache-poll", envDuration("GRANTQL_CACHE_POLL", defaultCachePoll),
@@ -116,7 +125,7 @@ func (c *config) apiFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.limits.BodyBytes, "max-body-bytes", int64(envInt("GRANTQL_MAX_BODY_BYTES", graph.DefaultBodyBytes)),
 		"the largest request body, in bytes (env GRANTQL_MAX_BODY_BYTES)")
 	fs.IntVar(&c.limits.CheckMany, "max-check-many", envInt("GRANTQL_MAX_CHECK_MANY", graph.DefaultCheckMany),
-		"the most checks one checkMany may ask (env GRANTQL_MAX_CHECK_MANY)")
+		"the most checks one operation may ask: every checkMany's inputs and every check, hasPerm and hasProjectPerm field, all aliases (env GRANTQL_MAX_CHECK_MANY)")
 	fs.DurationVar(&c.limits.RequestTimeout, "request-timeout", envDuration("GRANTQL_REQUEST_TIMEOUT", graph.DefaultRequestTimeout),
 		"how long a request may take before its checks answer UNAVAILABLE (env GRANTQL_REQUEST_TIMEOUT)")
 	fs.BoolVar(&c.development, "dev", parseBool("GRANTQL_DEV", false),
@@ -168,6 +177,12 @@ func (c *config) validateEngine() error {
 		return fmt.Errorf("cache size %d: want 0 (off) or more", c.cacheSize)
 	case c.cachePoll < 10*time.Millisecond:
 		return fmt.Errorf("cache poll %s: want 10ms or more", c.cachePoll)
+	case c.ruleSteps < 1:
+		return fmt.Errorf("max rule steps %d: want 1 or more", c.ruleSteps)
+	case c.ruleTimeout < time.Millisecond:
+		return fmt.Errorf("rule timeout %s: want 1ms or more", c.ruleTimeout)
+	case c.ruleTime < time.Millisecond:
+		return fmt.Errorf("max rule time %s: want 1ms or more", c.ruleTime)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/graph"
 	"github.com/grantql/grantql/internal/dbtest"
 	"github.com/grantql/grantql/models"
@@ -209,4 +210,52 @@ func wantGOGC() string {
 		return "go_gc_gogc_percent " + v
 	}
 	return fmt.Sprintf("go_gc_gogc_percent %d", gcPercent)
+}
+
+// TestRuleBoundFlags: the bounds of rule evaluation come from flags, whose
+// defaults come from the environment and else are the engine's, and a
+// bound below its minimum is refused.
+func TestRuleBoundFlags(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		steps   int64
+		timeout time.Duration
+		total   time.Duration
+		invalid string
+	}{
+		{name: "defaults", steps: authz.DefaultRuleSteps, timeout: authz.DefaultRuleTimeout, total: authz.DefaultRuleRequestTime},
+		{name: "flags", args: []string{"--max-rule-steps", "5000", "--rule-timeout", "20ms", "--max-rule-time", "50ms"},
+			steps: 5000, timeout: 20 * time.Millisecond, total: 50 * time.Millisecond},
+		{name: "environment", env: map[string]string{"GRANTQL_MAX_RULE_STEPS": "7", "GRANTQL_RULE_TIMEOUT": "2s", "GRANTQL_MAX_RULE_TIME": "3s"},
+			steps: 7, timeout: 2 * time.Second, total: 3 * time.Second},
+		{name: "no steps", args: []string{"--max-rule-steps", "0"}, invalid: "max rule steps 0"},
+		{name: "no time", args: []string{"--rule-timeout", "0s"}, invalid: "rule timeout 0s"},
+		{name: "no time for a request", args: []string{"--max-rule-time", "0s"}, invalid: "max rule time 0s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			var cfg config
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.engineFlags(fs)
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.validateEngine()
+			if c.invalid != "" {
+				if err == nil || !strings.Contains(err.Error(), c.invalid) {
+					t.Errorf("validateEngine(%v) = %v, want an error about %q", c.args, err, c.invalid)
+				}
+				return
+			}
+			if err != nil || cfg.ruleSteps != c.steps || cfg.ruleTimeout != c.timeout || cfg.ruleTime != c.total {
+				t.Errorf("validateEngine(%v) = %v with steps %d, timeout %s, request time %s; want %d, %s, %s",
+					c.args, err, cfg.ruleSteps, cfg.ruleTimeout, cfg.ruleTime, c.steps, c.timeout, c.total)
+			}
+		})
+	}
 }

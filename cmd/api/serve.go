@@ -162,7 +162,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopRetention()
 	metrics := graph.NewMetrics()
 	opts := []authz.Option{authz.WithVerbosity(cfg.verbosity), authz.WithLogSink(logs), authz.WithDecisionLogRate(cfg.logRate),
-		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP), authz.WithObserver(metrics)}
+		authz.WithRuleStore(store), authz.WithUniversalOLP(cfg.universalOLP), authz.WithObserver(metrics),
+		authz.WithRuleSteps(cfg.ruleSteps), authz.WithRuleTimeout(cfg.ruleTimeout), authz.WithRuleRequestTime(cfg.ruleTime)}
 	if cfg.cacheSize > 0 {
 		cache := authz.NewSharedCache(cfg.cacheSize, log)
 		stopCache := cache.Start(ctx, store, cfg.cachePoll)

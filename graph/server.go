@@ -106,7 +106,13 @@ func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.
 	if err := guard.Validate(ctx, schema.Schema()); err != nil {
 		return nil, err
 	}
-	return withErrorCodes(o.newServer(schema)), nil
+	srv := o.newServer(schema)
+	// Inside the authentication of newServer: the viewer is known.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withMemberMemo(ctx))
+	})
+	srv.AroundFields(newVisibility(engine, store, schema.Schema()).aroundFields)
+	return withErrorCodes(srv), nil
 }
 
 // newServer serves schema with the transports, caches, extensions and

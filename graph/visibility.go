@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -16,10 +17,11 @@ import (
 )
 
 // visibility guards every path to an object like its front door: each
-// field whose type is a guarded object type (or a list of one), nested or
-// at the root, has what it returns checked against that type's rule
-// (authz's RequireView*, the rule of project(id), user(id), group(id),
-// page(id), decisionLog(id), and of grantEvents, apiTokens, rules and
+// field whose type is a guarded object type (or a list of one, or an
+// interface or union one of whose types is guarded), nested or at the
+// root, has what it returns checked against that type's rule (authz's
+// RequireView*, the rule of project(id), user(id), group(id), page(id),
+// decisionLog(id), and of grantEvents, apiTokens, rules and
 // projectGrants), and a denied field is null with the rule's error. It is
 // one field middleware, so a field added to the schema is guarded without
 // a line of code. Which fields it checks is decided once, per field
@@ -30,39 +32,94 @@ import (
 type visibility struct {
 	engine *authz.Engine
 	store  *models.Store
-	fields map[*ast.FieldDefinition]bool
+	// fields maps each guarded field to the source its checks' decision
+	// logs record ("PageEdge.node"); a field absent from it is not checked.
+	fields map[*ast.FieldDefinition]string
 }
 
 // guardedTypes are the object types with a visibility rule.
 var guardedTypes = map[string]bool{"Project": true, "Page": true, "User": true, "Group": true, "DecisionLog": true,
 	"GrantEvent": true, "ApiToken": true, "Rule": true, "ProjectGrant": true}
 
-func newVisibility(engine *authz.Engine, store *models.Store, schema *ast.Schema) *visibility {
-	v := &visibility{engine: engine, store: store, fields: map[*ast.FieldDefinition]bool{}}
+// openTypes are the object types that need no rule of their own: the
+// permission registry, which is public; what answers the viewer's own
+// question (a decision, a new token's secret, shown once to its maker);
+// and the connections, edges and pages of lists, whose objects are
+// guarded where they appear. An object type in neither map stops the
+// server's start, so that a type added without a rule fails closed.
+var openTypes = map[string]bool{"Permission": true, "Decision": true, "LogEntry": true, "NewApiToken": true, "PageInfo": true,
+	"ProjectConnection": true, "ProjectEdge": true, "PageConnection": true, "PageEdge": true,
+	"UserConnection": true, "UserEdge": true, "GroupConnection": true, "GroupEdge": true,
+	"UserPermissionConnection": true, "UserPermissionEdge": true,
+	"DecisionLogConnection": true, "DecisionLogEdge": true, "GrantEventConnection": true, "GrantEventEdge": true}
+
+// newVisibility decides which fields of schema to guard. It refuses a
+// schema with an object type that is neither guarded nor open.
+func newVisibility(engine *authz.Engine, store *models.Store, schema *ast.Schema) (*visibility, error) {
+	v := &visibility{engine: engine, store: store, fields: map[*ast.FieldDefinition]string{}}
+	var unruled []string
 	for _, def := range schema.Types {
-		if def.Kind != ast.Object || strings.HasPrefix(def.Name, "__") || (schema.Mutation != nil && def == schema.Mutation) {
+		if def.Kind != ast.Object || strings.HasPrefix(def.Name, "__") || isRoot(schema, def) {
+			continue
+		}
+		if !guardedTypes[def.Name] && !openTypes[def.Name] {
+			unruled = append(unruled, def.Name)
+		}
+	}
+	if len(unruled) > 0 {
+		slices.Sort(unruled)
+		return nil, fmt.Errorf("object types without a visibility rule: %s (add each to guardedTypes with its rule, or to openTypes)",
+			strings.Join(unruled, ", "))
+	}
+	for _, def := range schema.Types {
+		if def.Kind != ast.Object || strings.HasPrefix(def.Name, "__") || def == schema.Mutation || def == schema.Subscription {
 			continue
 		}
 		for _, f := range def.Fields {
-			if guardedTypes[f.Type.Name()] {
-				v.fields[f] = true
+			if guarded(schema, schema.Types[f.Type.Name()]) {
+				v.fields[f] = def.Name + "." + f.Name
 			}
 		}
 	}
-	return v
+	return v, nil
+}
+
+func isRoot(schema *ast.Schema, def *ast.Definition) bool {
+	return def == schema.Query || def == schema.Mutation || def == schema.Subscription
+}
+
+// guarded reports whether a field of type def returns objects a rule
+// guards: def is a guarded object type, or an interface or union that
+// one is a possible type of.
+func guarded(schema *ast.Schema, def *ast.Definition) bool {
+	if def == nil {
+		return false
+	}
+	switch def.Kind {
+	case ast.Object:
+		return guardedTypes[def.Name]
+	case ast.Interface, ast.Union:
+		return slices.ContainsFunc(schema.GetPossibleTypes(def), func(t *ast.Definition) bool { return guardedTypes[t.Name] })
+	}
+	return false
 }
 
 // aroundFields is the field middleware.
 func (v *visibility) aroundFields(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || !v.fields[fc.Field.Definition] {
+	if fc == nil {
+		return next(ctx)
+	}
+	source, ok := v.fields[fc.Field.Definition]
+	if !ok {
 		return next(ctx)
 	}
 	res, err := next(ctx)
 	if err != nil || res == nil {
 		return res, err
 	}
-	if err := v.check(ctx, fc, res); err != nil {
+	// The rule's checks are this field's: their logs say so.
+	if err := v.check(authz.WithLogSource(ctx, source), fc, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -91,8 +148,12 @@ func (v *visibility) check(ctx context.Context, fc *graphql.FieldContext, res an
 		return v.groups(ctx, viewer, o)
 	case *model.DecisionLog:
 		return each([]*model.DecisionLog{o}, func(l *model.DecisionLog) error { return e.RequireViewDecisionLog(ctx, viewer, l.UserID) })
+	case []*model.DecisionLog:
+		return each(o, func(l *model.DecisionLog) error { return e.RequireViewDecisionLog(ctx, viewer, l.UserID) })
 	case *model.GrantEvent:
 		return each([]*model.GrantEvent{o}, func(*model.GrantEvent) error { return e.RequireViewGrantEvents(ctx, viewer) })
+	case []*model.GrantEvent:
+		return each(o, func(*model.GrantEvent) error { return e.RequireViewGrantEvents(ctx, viewer) })
 	case *model.APIToken:
 		return each([]*model.APIToken{o}, func(t *model.APIToken) error { return e.RequireViewTokens(ctx, viewer, t.UserID) })
 	case []*model.APIToken:
@@ -106,7 +167,19 @@ func (v *visibility) check(ctx context.Context, fc *graphql.FieldContext, res an
 	case []*model.ProjectGrant:
 		return each(o, func(g *model.ProjectGrant) error { return e.RequireViewMembers(ctx, viewer, g.Project.DBID) })
 	}
-	// A guarded type bound to a Go type this switch lacks: fail closed.
+	// A list of lists: each inner list under the same rule.
+	if rv := reflect.ValueOf(res); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Slice {
+		for i := range rv.Len() {
+			if inner := rv.Index(i); !inner.IsNil() {
+				if err := v.check(ctx, fc, inner.Interface()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	// A guarded type bound to a Go type this switch lacks, or an
+	// interface's type without a rule: fail closed.
 	return fmt.Errorf("%s.%s returned %T, which has no visibility rule", fc.Object, fc.Field.Name, res)
 }
 

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/grantql/grantql/authz"
@@ -76,5 +77,38 @@ func TestNestedUserGuarded(t *testing.T) {
 		// Oneself: one's groups, through viewer and group(id).
 		own := fmt.Sprintf(`{ viewer { groups { name } } group(id: %q) { name } }`, gid(g.ID))
 		wantData(t, own, h.do(t, author.Token, own), fmt.Sprintf(`{"viewer": {"groups": [{"name": %q}]}, "group": {"name": %[1]q}}`, g.Name))
+	})
+}
+
+// TestGrantAnswerGuarded: what grantProjectPerm answers follows the front
+// doors too. A manager of a project's members who may not view the
+// project gets the grant made and its holders, users and groups, which
+// projectGrants shows them, but not the project.
+func TestGrantAnswerGuarded(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		h := newHarness(t, db)
+		p := h.mustProject(t, "p")
+		manager := h.mustUser(t, "manager")
+		h.grantProject(t, authz.Holder{User: manager.ID}, p.ID, authz.PermManageMembers, authz.PermPublishPage)
+		u := h.mustUser(t, "u")
+		g := h.mustGroup(t, "g")
+		q := fmt.Sprintf(`mutation { grantProjectPerm(perm: %q, project: %q, user: %q) { project { id } permission { key } users { username } } }`,
+			authz.PermPublishPage, gid(p.ID), u.gid())
+		res := h.do(t, manager.Token, q)
+		wantError(t, q, res, errWant{code: "FORBIDDEN", path: "grantProjectPerm.project", perm: authz.PermViewProject,
+			project: gid(p.ID), msg: []string{authz.PermViewProject}})
+		names := []string{manager.Username, u.Username}
+		slices.Sort(names)
+		want := fmt.Sprintf(`{"grantProjectPerm": {"project": null, "permission": {"key": %q}, "users": [{"username": %q}, {"username": %q}]}}`,
+			authz.PermPublishPage, names[0], names[1])
+		if normJSON(t, string(res.Data)) != normJSON(t, want) {
+			t.Errorf("%s: data = %s, want %s", q, res.Data, normJSON(t, want))
+		}
+		if !h.hasProjectPerm(t, u.ID, authz.PermPublishPage, p.ID) {
+			t.Errorf("%s: the grant was not made", q)
+		}
+		gq := fmt.Sprintf(`mutation { grantProjectPerm(perm: %q, project: %q, group: %q) { groups { name } } }`,
+			authz.PermPublishPage, gid(p.ID), gid(g.ID))
+		wantData(t, gq, h.do(t, manager.Token, gq), fmt.Sprintf(`{"grantProjectPerm": {"groups": [{"name": %q}]}}`, g.Name))
 	})
 }

@@ -1744,7 +1744,7 @@ type Query {
     after: String
   ): UserConnection!
   """
-  A group by id. Needs ` + "`" + `auth.view_group` + "`" + `.
+  A group by id. Needs ` + "`" + `auth.view_group` + "`" + `, or to be a member of the group.
   """
   group("The group's id." id: ID!): Group
   """
@@ -2324,7 +2324,10 @@ type Decision {
   permission: String!
   "The step that decided."
   reason: DecisionReason!
-  "The decision's log (SPEC §3); null when the server keeps no logs (verbosity 0)."
+  """
+  The decision's log (SPEC §3); null when the server keeps no logs (verbosity
+  0), and null with UNAUTHENTICATED for an anonymous viewer (decisionLog(id)'s rule).
+  """
   log: DecisionLog
 }
 

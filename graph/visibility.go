@@ -118,8 +118,11 @@ func (v *visibility) aroundFields(ctx context.Context, next graphql.Resolver) (a
 	if err != nil || res == nil {
 		return res, err
 	}
-	// The rule's checks are this field's: their logs say so.
-	if err := v.check(authz.WithLogSource(ctx, source), fc, res); err != nil {
+	if v.engine.Verbosity() > 0 {
+		// The rule's checks are this field's: their logs say so.
+		ctx = authz.WithLogSource(ctx, source)
+	}
+	if err := v.check(ctx, fc, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -163,9 +166,9 @@ func (v *visibility) check(ctx context.Context, fc *graphql.FieldContext, res an
 	case []*model.Rule:
 		return each(o, func(*model.Rule) error { return e.RequireViewRules(ctx, viewer) })
 	case *model.ProjectGrant:
-		return each([]*model.ProjectGrant{o}, func(g *model.ProjectGrant) error { return e.RequireViewMembers(ctx, viewer, g.Project.DBID) })
+		return each([]*model.ProjectGrant{o}, func(g *model.ProjectGrant) error { return v.grant(ctx, fc, viewer, g) })
 	case []*model.ProjectGrant:
-		return each(o, func(g *model.ProjectGrant) error { return e.RequireViewMembers(ctx, viewer, g.Project.DBID) })
+		return each(o, func(g *model.ProjectGrant) error { return v.grant(ctx, fc, viewer, g) })
 	}
 	// A list of lists: each inner list under the same rule.
 	if rv := reflect.ValueOf(res); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Slice {
@@ -181,6 +184,15 @@ func (v *visibility) check(ctx context.Context, fc *graphql.FieldContext, res an
 	// A guarded type bound to a Go type this switch lacks, or an
 	// interface's type without a rule: fail closed.
 	return fmt.Errorf("%s.%s returned %T, which has no visibility rule", fc.Object, fc.Field.Name, res)
+}
+
+// grant applies projectGrants' rule to a grant, in the grant's project.
+func (v *visibility) grant(ctx context.Context, fc *graphql.FieldContext, viewer int64, g *model.ProjectGrant) error {
+	if g.Project == nil {
+		// No project to apply the rule in: fail closed.
+		return fmt.Errorf("%s.%s returned a grant without its project", fc.Object, fc.Field.Name)
+	}
+	return v.engine.RequireViewMembers(ctx, viewer, g.Project.DBID)
 }
 
 // each applies rule to every non-nil object, stopping at the first denial.

@@ -199,6 +199,11 @@ var mutationCases = []mutationCase{
 	{
 		name: "grantProjectPerm to a user", field: "grantProjectPerm",
 		needs: []need{inProject(authz.PermManageMembers), inProject(publish)},
+		// The viewer may view the project too, so that the answer's project
+		// is shown: it follows project(id)'s rule (TestGrantAnswerGuarded).
+		setup: func(t *testing.T, h *harness, f *fixture) {
+			h.grantProject(t, authz.Holder{User: f.viewer.ID}, f.project.ID, authz.PermViewProject)
+		},
 		doc: func(f *fixture) (string, string) {
 			// The viewer holds the permission in the project too, as it must.
 			names := []string{f.viewer.Username, f.user.Username}

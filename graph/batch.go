@@ -189,3 +189,56 @@ func (r *Resolver) pageAuthor(ctx context.Context, page *model.Page) (*model.Use
 	}
 	return nil, nil
 }
+
+// siblingUser returns the user that id gives for obj, nil when it names
+// none or the user is gone (the record stays). When obj sits in a list,
+// the users of all the list's objects load with one statement.
+func siblingUser[T comparable](ctx context.Context, r *Resolver, obj T, field string, id func(T) int64) (*model.User, error) {
+	own := id(obj)
+	if own == 0 {
+		return nil, nil
+	}
+	list, path, objs := gqlauthz.Siblings[T](ctx)
+	if list == nil {
+		return r.optionalUser(ctx, own)
+	}
+	ids := siblingIDs(own, objs, id)
+	users, err := batchLoad(ctx, list, path, field+" "+fieldName(ctx),
+		func() (map[int64]authz.User, error) { return r.Store.UsersByID(ctx, ids) })
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := users[own]; ok {
+		return userModel(u), nil
+	}
+	return nil, nil
+}
+
+// logProject returns the project of a decision log, nil for a global
+// check or a project deleted since (the log stays). When the log sits in
+// a list, the projects of all the list's logs load with one statement.
+func (r *Resolver) logProject(ctx context.Context, l *model.DecisionLog) (*model.Project, error) {
+	if l.ProjectID == 0 {
+		return nil, nil
+	}
+	if list, path, objs := gqlauthz.Siblings[*model.DecisionLog](ctx); list != nil {
+		ids := siblingIDs(l.ProjectID, objs, func(o *model.DecisionLog) int64 { return o.ProjectID })
+		projects, err := batchLoad(ctx, list, path, "DecisionLog.project "+fieldName(ctx),
+			func() (map[int64]authz.Project, error) { return r.Store.Projects(ctx, ids) })
+		if err != nil {
+			return nil, err
+		}
+		if p, ok := projects[l.ProjectID]; ok {
+			return projectModel(p), nil
+		}
+		return nil, nil
+	}
+	p, err := r.Store.Project(ctx, l.ProjectID)
+	if errors.Is(err, authz.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return projectModel(p), nil
+}

@@ -25,7 +25,7 @@ func userModel(u authz.User) *model.User {
 }
 
 func groupModel(g authz.Group) *model.Group {
-	return &model.Group{ID: formatID(g.ID), Name: g.Name}
+	return &model.Group{ID: formatID(g.ID), Name: g.Name, DBID: g.ID}
 }
 
 func permissionModel(p authz.Permission) *model.Permission {

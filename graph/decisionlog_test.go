@@ -29,10 +29,14 @@ func TestDecisionLogLinesThroughGraphQL(t *testing.T) {
 				t.Run(fmt.Sprintf("verbosity %d", verbosity), func(t *testing.T) {
 					h := newLogHarness(t, dbtest.Open(t, dialect), verbosity)
 					project := h.mustProject(t, "docs")
+					// Both may view the project too, so that their logs'
+					// project is shown (a log's project follows project(id)'s
+					// rule, which TestDecisionLogProjectGuarded covers); the
+					// checks here ask about pages, which view_project leaves alone.
 					alice := h.mustUser(t, "alice")
-					h.grantProject(t, authz.Holder{User: alice.ID}, project.ID, authz.PermDeletePage, authz.PermPublishPage)
+					h.grantProject(t, authz.Holder{User: alice.ID}, project.ID, authz.PermDeletePage, authz.PermPublishPage, authz.PermViewProject)
 					bob := h.mustUser(t, "bob")
-					h.grantProject(t, authz.Holder{User: bob.ID}, project.ID, authz.PermDeletePage)
+					h.grantProject(t, authz.Holder{User: bob.ID}, project.ID, authz.PermDeletePage, authz.PermViewProject)
 					page := h.mustPublishedPage(t, project.ID, "published")
 					pageID := gid(page.ID)
 
@@ -204,10 +208,15 @@ func TestDecisionLogsQuery(t *testing.T) {
 		}
 		p1, p2 := h.mustProject(t, "p1"), h.mustProject(t, "p2")
 		h.mustPage(t, p1.ID, "welcome")
-		alice := h.mustUser(t, "alice")
+		// Everyone here may view every project, and the auditor every
+		// user, so that the logs' project and user are shown: they follow
+		// project(id)'s and user(id)'s rules (TestDecisionLogProjectGuarded,
+		// TestNestedUserGuarded), and no check below asks about
+		// projects.view_project.
+		alice := h.mustUser(t, "alice", authz.PermViewProject)
 		h.grantProject(t, authz.Holder{User: alice.ID}, p1.ID, authz.PermViewPage, approveInvoice)
-		bob := h.mustUser(t, "bob")
-		auditor := h.mustUser(t, "auditor", authz.PermViewDecisionLog)
+		bob := h.mustUser(t, "bob", authz.PermViewProject)
+		auditor := h.mustUser(t, "auditor", authz.PermViewDecisionLog, authz.PermViewUser, authz.PermViewProject)
 
 		checkQuery := func(perm, project string, obj map[string]any) string {
 			in := fmt.Sprintf("perm: %q", perm)
@@ -268,8 +277,11 @@ func TestDecisionLogsQuery(t *testing.T) {
 		do(madeCheck{who: alice, name: "auto-" + addProject, perm: addProject, allowed: false, reason: "NO_GRANT"}, nil)
 		made[3].tags, made[4].tags = []string{"billing"}, []string{"billing"}
 
-		// The directive's check, logged with its field as the source, and
+		// A nested field's check, logged with its field as the source, and
 		// a request id the server made up, as the request brings none.
+		// Deliberate since the visibility rules: the request's first
+		// view_page check is PageEdge.node's (page(id)'s rule), and the
+		// directive of Page.title asks it again of the request's cache.
 		pq := `{ pages { edges { node { title } } } }`
 		res, header := h.post(t, alice.Token, "", pq, nil)
 		wantData(t, pq, res, `{"pages": {"edges": [{"node": {"title": "welcome"}}]}}`)
@@ -278,7 +290,7 @@ func TestDecisionLogsQuery(t *testing.T) {
 			t.Errorf("X-Request-Id of a request without one = %q, want 32 hex digits", generated)
 		}
 		made = append(made, madeCheck{seq: len(made), who: alice, requestID: generated, name: "auto-" + viewPerm, perm: viewPerm, project: p1id,
-			allowed: true, reason: "PROJECT_USER", source: "Page.title"})
+			allowed: true, reason: "PROJECT_USER", source: "PageEdge.node"})
 
 		h.flushLogs(t)
 
@@ -575,7 +587,10 @@ func TestGrantEventsQuery(t *testing.T) {
 		// An admin who is no superuser makes some of the changes.
 		admin := h.mustUser(t, "admin", authz.PermChangeUser, authz.PermChangeGroup)
 		h.grantProject(t, authz.Holder{User: admin.ID}, project.ID, authz.PermManageMembers, authz.PermViewPage)
-		auditor := h.mustUser(t, "auditor", authz.PermViewDecisionLog)
+		// The auditor may view users too, so that the events' actor is
+		// shown: it follows user(id)'s rule ("who may read" below shows it
+		// withheld from an auditor without auth.view_user).
+		auditor := h.mustUser(t, "auditor", authz.PermViewDecisionLog, authz.PermViewUser)
 
 		str := func(s string) *string { return &s }
 		changes := []struct {
@@ -737,6 +752,12 @@ func TestGrantEventsQuery(t *testing.T) {
 					t.Errorf("grantEvents as %s = %v, want the events", who.Username, res)
 				}
 			}
+			// Deliberate since the visibility rules: an auditor without
+			// auth.view_user reads the events, not who made them.
+			plain := h.mustUser(t, "plain_auditor", authz.PermViewDecisionLog)
+			aq := fmt.Sprintf(`{ grantEvents(filter: {actor: %q}, first: 1) { edges { node { action actor { id } } } } }`, admin.gid())
+			wantError(t, aq, h.do(t, plain.Token, aq), errWant{code: "FORBIDDEN", path: "grantEvents.edges.0.node.actor",
+				perm: authz.PermViewUser, msg: []string{authz.PermViewUser}})
 		})
 	})
 }

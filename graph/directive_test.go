@@ -106,9 +106,14 @@ var directiveCases = []directiveCase{
 	// The fields of Page: projects.view_page in the page's project. A
 	// viewer who may add but not view pages gets them denied on the page
 	// they just created.
-	{name: "Page.project allowed", inA: []string{authz.PermViewPage}, pages: 1,
+	// Page.project also follows project(id)'s rule: view_project as well.
+	{name: "Page.project allowed", inA: viewPage, pages: 1,
 		doc:  dDoc(`{ page(id: "<PAGE>") { id project { id } } }`),
 		want: dData(`{"page": {"id": "<PAGE>", "project": {"id": "<A>"}}}`)},
+	{name: "Page.project without projects.view_project", inA: []string{authz.PermViewPage}, pages: 1,
+		doc:  dDoc(`{ page(id: "<PAGE>") { id project { id } } }`),
+		want: dData(`{"page": {"id": "<PAGE>", "project": null}}`),
+		err:  deniedInA("page.project", authz.PermViewProject)},
 	{name: "Page.project denied", inA: addOnly, pages: 2,
 		doc:  createDoc(`project { id }`),
 		want: dData(`{"createPage": {"__typename": "Page", "project": null}}`),
@@ -140,9 +145,13 @@ var directiveCases = []directiveCase{
 		doc:  createDoc(`createdAt`),
 		want: dData(`{"createPage": {"__typename": "Page", "createdAt": null}}`),
 		err:  deniedInA("createPage.createdAt", authz.PermViewPage)},
-	{name: "Page fields allowed on a created page", inA: addAndView, pages: 2,
+	{name: "Page fields allowed on a created page", inA: append([]string{authz.PermViewProject}, addAndView...), pages: 2,
 		doc:  createDoc(`title body project { id }`),
 		want: dData(`{"createPage": {"__typename": "Page", "title": "new", "body": "text", "project": {"id": "<A>"}}}`)},
+	{name: "Page fields on a created page, its project without projects.view_project", inA: addAndView, pages: 2,
+		doc:  createDoc(`title body project { id }`),
+		want: dData(`{"createPage": {"__typename": "Page", "title": "new", "body": "text", "project": null}}`),
+		err:  deniedInA("createPage.project", authz.PermViewProject)},
 
 	// createPage: projects.add_page in input.project.
 	{name: "createPage allowed", inA: addOnly, pages: 2,
@@ -329,8 +338,10 @@ func TestQueryPages(t *testing.T) {
 		v := h.mustUser(t, "v")
 		team := h.mustGroup(t, "team")
 		h.join(t, v.ID, team.ID)
-		h.grantProject(t, authz.Holder{User: v.ID}, ps[0].ID, authz.PermViewPage)
-		h.grantProject(t, authz.Holder{Group: team.ID}, ps[1].ID, authz.PermViewPage)
+		// With view_project beside view_page, so that the pages' project is
+		// shown (it follows project(id)'s rule: "view_page alone" below).
+		h.grantProject(t, authz.Holder{User: v.ID}, ps[0].ID, authz.PermViewPage, authz.PermViewProject)
+		h.grantProject(t, authz.Holder{Group: team.ID}, ps[1].ID, authz.PermViewPage, authz.PermViewProject)
 		h.grantProject(t, authz.Holder{User: v.ID}, ps[3].ID, authz.PermViewProject, authz.PermAddPage)
 		// Three rounds over the projects, so that ids interleave.
 		var visible, all []string
@@ -356,7 +367,7 @@ func TestQueryPages(t *testing.T) {
 			want  []string
 		}{
 			{"user and group grants", v.Token, visible},
-			{"global grant", h.mustUser(t, "global", authz.PermViewPage).Token, all},
+			{"global grant", h.mustUser(t, "global", authz.PermViewPage, authz.PermViewProject).Token, all},
 			{"superuser", h.root.Token, all},
 			{"no grant", h.mustUser(t, "nobody", authz.PermViewProject).Token, nil},
 		} {
@@ -367,6 +378,45 @@ func TestQueryPages(t *testing.T) {
 				}
 			})
 		}
+		t.Run("view_page alone", func(t *testing.T) {
+			// Deliberate since the visibility rules: the pages, each
+			// with its project null and FORBIDDEN for projects.view_project.
+			reader := h.mustUser(t, "reader", authz.PermViewPage)
+			q := `{ pages(first: 100) { totalCount edges { node { title project { id } } } } }`
+			res := h.do(t, reader.Token, q)
+			var out struct {
+				Pages struct {
+					TotalCount int
+					Edges      []struct {
+						Node struct {
+							Title   string
+							Project *idRef
+						}
+					}
+				}
+			}
+			if err := json.Unmarshal(res.Data, &out); err != nil {
+				t.Fatal(err)
+			}
+			var titles []string
+			for _, e := range out.Pages.Edges {
+				titles = append(titles, e.Node.Title)
+				if e.Node.Project != nil {
+					t.Errorf("%s: page %s has project %v, want null", q, e.Node.Title, e.Node.Project)
+				}
+			}
+			if out.Pages.TotalCount != len(all) || strings.Join(titles, ",") != strings.Join(all, ",") {
+				t.Errorf("%s = %d pages %v, want %d: %v", q, out.Pages.TotalCount, titles, len(all), all)
+			}
+			if len(res.Errors) != len(all) {
+				t.Fatalf("%s: %d errors, want one per page: %v", q, len(res.Errors), res)
+			}
+			for _, e := range res.Errors {
+				if e.code() != "FORBIDDEN" || e.Extensions["permission"] != authz.PermViewProject || !strings.HasSuffix(e.pathString(), ".node.project") {
+					t.Errorf("%s: error %+v, want FORBIDDEN for %s at pages.edges.N.node.project", q, e, authz.PermViewProject)
+				}
+			}
+		})
 		t.Run("anonymous", func(t *testing.T) {
 			q := `{ pages { totalCount edges { node { title } } pageInfo { hasNextPage endCursor } } }`
 			wantData(t, q, h.do(t, "", q), `{"pages": {"totalCount": 0, "edges": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}}`)

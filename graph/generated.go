@@ -1744,7 +1744,7 @@ type Query {
     after: String
   ): UserConnection!
   """
-  A group by id. Needs ` + "`" + `auth.view_group` + "`" + `.
+  A group by id. Needs ` + "`" + `auth.view_group` + "`" + `, or to be a member of the group.
   """
   group("The group's id." id: ID!): Group
   """
@@ -2188,8 +2188,11 @@ type User {
   isActive: Boolean!
   "Active superusers hold every permission."
   isSuperuser: Boolean!
-  "The groups the user belongs to, by name."
-  groups: [Group!]!
+  """
+  The groups the user belongs to, by name. Null with a FORBIDDEN error when
+  one of them is a group the viewer may not see (group(id)'s rule).
+  """
+  groups: [Group!]
 }
 
 """
@@ -2275,14 +2278,14 @@ type Page {
 A permission held in a project, with the users and groups that hold it there.
 """
 type ProjectGrant {
-  "The project."
-  project: Project!
+  "The project; null with a FORBIDDEN error without ` + "`" + `projects.view_project` + "`" + ` in it."
+  project: Project
   "The permission."
   permission: Permission!
-  "The users who hold it in the project directly."
-  users: [User!]!
-  "The groups that hold it in the project."
-  groups: [Group!]!
+  "The users who hold it in the project directly; null when the viewer may not see them."
+  users: [User!]
+  "The groups that hold it in the project; null when the viewer may not see them."
+  groups: [Group!]
 }
 
 """
@@ -2321,7 +2324,10 @@ type Decision {
   permission: String!
   "The step that decided."
   reason: DecisionReason!
-  "The decision's log (SPEC §3); null when the server keeps no logs (verbosity 0)."
+  """
+  The decision's log (SPEC §3); null when the server keeps no logs (verbosity
+  0), and null with UNAUTHENTICATED for an anonymous viewer (decisionLog(id)'s rule).
+  """
   log: DecisionLog
 }
 
@@ -2510,8 +2516,11 @@ type ProjectConnection {
 type ProjectEdge {
   "The cursor of this project."
   cursor: String!
-  "The project."
-  node: Project!
+  """
+  The project; null with a FORBIDDEN error when the viewer may not view it
+  (projectsWithPerm lists projects by another permission).
+  """
+  node: Project
 }
 
 "A page of pages."
@@ -7405,10 +7414,10 @@ func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
-			return ec.marshalNProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
+			return ec.marshalOProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7437,10 +7446,10 @@ func (ec *executionContext) _ProjectGrant_project(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
-			return ec.marshalNProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
+			return ec.marshalOProject2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐProject(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ProjectGrant_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7501,10 +7510,10 @@ func (ec *executionContext) _ProjectGrant_users(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUserᚄ(ctx, selections, v)
+			return ec.marshalOUser2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUserᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ProjectGrant_users(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7533,10 +7542,10 @@ func (ec *executionContext) _ProjectGrant_groups(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Group) graphql.Marshaler {
-			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx, selections, v)
+			return ec.marshalOGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ProjectGrant_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -8847,10 +8856,10 @@ func (ec *executionContext) _User_groups(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Group) graphql.Marshaler {
-			return ec.marshalNGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx, selections, v)
+			return ec.marshalOGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -12419,7 +12428,7 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._ProjectEdge_node(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -12457,7 +12466,7 @@ func (ec *executionContext) _ProjectGrant(ctx context.Context, sel ast.Selection
 			out.Values[i] = graphql.MarshalString("ProjectGrant")
 		case "project":
 			out.Values[i] = ec._ProjectGrant_project(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "permission":
@@ -12467,12 +12476,12 @@ func (ec *executionContext) _ProjectGrant(ctx context.Context, sel ast.Selection
 			}
 		case "users":
 			out.Values[i] = ec._ProjectGrant_users(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "groups":
 			out.Values[i] = ec._ProjectGrant_groups(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -13162,7 +13171,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 					}
 				}()
 				res = ec._User_groups(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -14116,22 +14125,6 @@ func (ec *executionContext) marshalNGroup2githubᚗcomᚋgrantqlᚋgrantqlᚋgra
 	return ec._Group(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Group) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNGroup2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroup(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNGroup2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroup(ctx context.Context, sel ast.SelectionSet, v *model.Group) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -14533,22 +14526,6 @@ func (ec *executionContext) marshalNUser2githubᚗcomᚋgrantqlᚋgrantqlᚋgrap
 	return ec._User(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNUser2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -14864,6 +14841,25 @@ func (ec *executionContext) unmarshalOGrantEventFilter2ᚖgithubᚗcomᚋgrantql
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOGroup2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Group) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGroup2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalOGroup2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroup(ctx context.Context, sel ast.SelectionSet, v *model.Group) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -14988,6 +14984,25 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOUser2ᚕᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUser2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {

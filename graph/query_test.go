@@ -143,9 +143,14 @@ var queryCases = []queryCase{
 		want: data(`{"user": {"username": %q}}`, viewerName)},
 	{name: "user: another without auth.view_user", doc: doc(`{ user(id: %q) { username } }`, userID),
 		err: forbidden("user", authz.PermViewUser)},
-	{name: "user: another with auth.view_user", global: []string{authz.PermViewUser},
+	// A user's groups follow group(id)'s rule: auth.view_group as well.
+	{name: "user: another with auth.view_user", global: []string{authz.PermViewUser, authz.PermViewGroup},
 		doc:  doc(`{ user(id: %q) { username isSuperuser groups { name } } }`, userID),
 		want: data(`{"user": {"username": %q, "isSuperuser": false, "groups": [{"name": %q}]}}`, userName, groupName)},
+	{name: "user: another's groups without auth.view_group", global: []string{authz.PermViewUser},
+		doc:  doc(`{ user(id: %q) { username isSuperuser groups { name } } }`, userID),
+		want: data(`{"user": {"username": %q, "isSuperuser": false, "groups": null}}`, userName),
+		err:  forbidden("user.groups", authz.PermViewGroup)},
 	{name: "user: another anonymously", anonymous: true, doc: doc(`{ user(id: %q) { username } }`, userID),
 		err: unauthenticated("user")},
 
@@ -197,9 +202,14 @@ var queryCases = []queryCase{
 	{name: "projectPermissions about oneself", inP: []string{authz.PermViewProject},
 		doc:  doc(`{ projectPermissions(project: %q) }`, pID),
 		want: data(`{"projectPermissions": ["projects.view_project"]}`)},
-	{name: "projectsWithPerm about oneself", inP: []string{authz.PermAddPage},
+	// The projects it lists follow project(id)'s rule: view_project there.
+	{name: "projectsWithPerm about oneself", inP: []string{authz.PermAddPage, authz.PermViewProject},
 		doc:  doc(`{ projectsWithPerm(perm: "projects.add_page") { totalCount edges { node { id } } } }`),
 		want: data(`{"projectsWithPerm": {"totalCount": 1, "edges": [{"node": {"id": %q}}]}}`, pID)},
+	{name: "projectsWithPerm about oneself, a project one may not view", inP: []string{authz.PermAddPage},
+		doc:  doc(`{ projectsWithPerm(perm: "projects.add_page") { totalCount edges { node { id } } } }`),
+		want: data(`{"projectsWithPerm": {"totalCount": 1, "edges": [{"node": null}]}}`),
+		err:  forbiddenInP("projectsWithPerm.edges.0.node", authz.PermViewProject)},
 	{name: "apiTokens of oneself", doc: doc(`{ apiTokens { name revokedAt } }`),
 		want: data(`{"apiTokens": [{"name": "fixture", "revokedAt": null}]}`)},
 	{name: "apiTokens anonymously", anonymous: true, doc: doc(`{ apiTokens { name } }`), err: unauthenticated("apiTokens")},
@@ -244,7 +254,7 @@ var queryCases = []queryCase{
 	{name: "projectsWithPerm about another without auth.view_user",
 		doc: doc(`{ projectsWithPerm(perm: "projects.publish_page", user: %q) { totalCount } }`, userID),
 		err: forbidden("projectsWithPerm", authz.PermViewUser)},
-	{name: "projectsWithPerm about another", global: []string{authz.PermViewUser},
+	{name: "projectsWithPerm about another", global: []string{authz.PermViewUser, authz.PermViewProject},
 		doc:  doc(`{ projectsWithPerm(perm: "projects.publish_page", user: %q) { totalCount edges { node { id } } pageInfo { hasNextPage } } }`, userID),
 		want: data(`{"projectsWithPerm": {"totalCount": 1, "edges": [{"node": {"id": %q}}], "pageInfo": {"hasNextPage": false}}}`, pID)},
 	{name: "apiTokens of another without auth.view_user", global: []string{authz.PermChangeUser},
@@ -289,9 +299,14 @@ var queryCases = []queryCase{
 		err: forbiddenInP("page", authz.PermViewPage)},
 	{name: "page anonymously", anonymous: true,
 		doc: doc(`{ page(id: %q) { title } }`, func(f *qFixture) any { return gid(f.page.ID) }), err: unauthenticated("page")},
-	{name: "page with projects.view_page", inP: []string{authz.PermViewPage},
+	// A page's project follows project(id)'s rule: view_project as well.
+	{name: "page with projects.view_page", inP: []string{authz.PermViewPage, authz.PermViewProject},
 		doc:  doc(`{ page(id: %q) { title project { id } } }`, func(f *qFixture) any { return gid(f.page.ID) }),
 		want: data(`{"page": {"title": "fixture page", "project": {"id": %q}}}`, pID)},
+	{name: "page with projects.view_page, its project without projects.view_project", inP: []string{authz.PermViewPage},
+		doc:  doc(`{ page(id: %q) { title project { id } } }`, func(f *qFixture) any { return gid(f.page.ID) }),
+		want: data(`{"page": {"title": "fixture page", "project": null}}`),
+		err:  forbiddenInP("page.project", authz.PermViewProject)},
 	{name: "Project.pages without projects.view_page", inP: []string{authz.PermViewProject},
 		doc:  doc(`{ project(id: %q) { name pages { totalCount } } }`, pID),
 		err:  forbiddenInP("project.pages", authz.PermViewPage),
@@ -383,10 +398,25 @@ func TestListsAndPagination(t *testing.T) {
 			wantData(t, q, h.do(t, nobody.Token, q), `{"projects": {"totalCount": 0, "edges": []}}`)
 		})
 		t.Run("projectsWithPerm page by page", func(t *testing.T) {
-			q := `query($after: String) { projects: projectsWithPerm(perm: "projects.add_page", first: 1, after: $after) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`
-			got := collectProjects(t, h, v.Token, q, 2)
-			if want := gid(ps[3].ID) + "," + gid(ps[4].ID); strings.Join(got, ",") != want {
-				t.Errorf("projectsWithPerm(add_page) as v = %v, want %s", got, want)
+			// v may add pages in P3 and P4 but view only P3: paged by
+			// cursors, then the nodes, P4's null (deliberate since the
+			// visibility rules: a listed project follows project(id)'s rule).
+			q := `query($after: String) { projects: projectsWithPerm(perm: "projects.add_page", first: 1, after: $after) { totalCount edges { cursor } pageInfo { hasNextPage endCursor } } }`
+			cursors := collect(t, h, v.Token, q, "projects", 2, func(e json.RawMessage) string {
+				var c struct{ Cursor string }
+				json.Unmarshal(e, &c)
+				return c.Cursor
+			})
+			if len(cursors) != 2 || cursors[0] == cursors[1] {
+				t.Errorf("projectsWithPerm(add_page) as v paged by 1: cursors %v, want 2 distinct", cursors)
+			}
+			nq := `{ projectsWithPerm(perm: "projects.add_page") { totalCount edges { node { id } } } }`
+			res := h.do(t, v.Token, nq)
+			wantError(t, nq, res, errWant{code: "FORBIDDEN", path: "projectsWithPerm.edges.1.node", perm: authz.PermViewProject,
+				project: gid(ps[4].ID), msg: []string{authz.PermViewProject}})
+			want := fmt.Sprintf(`{"projectsWithPerm": {"totalCount": 2, "edges": [{"node": {"id": %q}}, {"node": null}]}}`, gid(ps[3].ID))
+			if normJSON(t, string(res.Data)) != normJSON(t, want) {
+				t.Errorf("%s as v: data = %s, want %s", nq, res.Data, normJSON(t, want))
 			}
 		})
 		t.Run("users page by page", func(t *testing.T) {

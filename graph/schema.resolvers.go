@@ -17,27 +17,17 @@ import (
 
 // User is the resolver for the user field.
 func (r *decisionLogResolver) User(ctx context.Context, obj *model.DecisionLog) (*model.User, error) {
-	return r.optionalUser(ctx, obj.UserID)
+	return siblingUser(ctx, r.Resolver, obj, "DecisionLog.user", func(l *model.DecisionLog) int64 { return l.UserID })
 }
 
 // Project is the resolver for the project field.
 func (r *decisionLogResolver) Project(ctx context.Context, obj *model.DecisionLog) (*model.Project, error) {
-	if obj.ProjectID == 0 {
-		return nil, nil
-	}
-	p, err := r.Store.Project(ctx, obj.ProjectID)
-	if errors.Is(err, authz.ErrNotFound) {
-		return nil, nil // the project was deleted since; the log stays
-	}
-	if err != nil {
-		return nil, err
-	}
-	return projectModel(p), nil
+	return r.logProject(ctx, obj)
 }
 
 // Actor is the resolver for the actor field.
 func (r *grantEventResolver) Actor(ctx context.Context, obj *model.GrantEvent) (*model.User, error) {
-	return r.optionalUser(ctx, obj.ActorID)
+	return siblingUser(ctx, r.Resolver, obj, "GrantEvent.actor", func(e *model.GrantEvent) int64 { return e.ActorID })
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -216,6 +206,7 @@ func (r *mutationResolver) GrantProjectPerm(ctx context.Context, perm string, pr
 	if err != nil {
 		return nil, err
 	}
+	listHolders(grants, pid)
 	if len(grants) != 1 {
 		return nil, errors.New("grant made but not found after")
 	}
@@ -640,7 +631,7 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, err
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Engine.Require(ctx, viewerID(ctx), authz.PermViewGroup); err != nil {
+	if err := r.requireViewGroup(ctx, gid); err != nil {
 		return nil, err
 	}
 	return r.groupByID(ctx, gid)
@@ -792,7 +783,9 @@ func (r *queryResolver) UsersWithProjectPerm(ctx context.Context, perm string, p
 		for j, s := range us.Sources {
 			sources[j] = model.DecisionReason(s)
 		}
-		c.Edges[i] = &model.UserPermissionEdge{Cursor: encodeCursor(us.User.ID), Node: userModel(us.User), Sources: sources}
+		node := userModel(us.User)
+		node.HolderIn = pid // a holder of perm in the project, listed as such
+		c.Edges[i] = &model.UserPermissionEdge{Cursor: encodeCursor(us.User.ID), Node: node, Sources: sources}
 		last = us.User.ID
 	}
 	c.PageInfo = pageInfo(page.HasNextPage, last, len(page.Users))
@@ -808,7 +801,12 @@ func (r *queryResolver) ProjectGrants(ctx context.Context, project string) ([]*m
 	if err := r.requireMemberViewer(ctx, pid); err != nil {
 		return nil, err
 	}
-	return r.projectGrants(ctx, pid, "")
+	grants, err := r.projectGrants(ctx, pid, "")
+	if err != nil {
+		return nil, err
+	}
+	listHolders(grants, pid)
+	return grants, nil
 }
 
 // APITokens is the resolver for the apiTokens field.
@@ -938,14 +936,22 @@ func (r *queryResolver) Rules(ctx context.Context) ([]*model.Rule, error) {
 
 // Groups is the resolver for the groups field.
 func (r *userResolver) Groups(ctx context.Context, obj *model.User) ([]*model.Group, error) {
-	if obj.Groups != nil {
-		return obj.Groups, nil
+	groups := obj.Groups
+	if groups == nil {
+		users, err := r.usersWithGroups(ctx, []authz.User{{ID: obj.DBID}})
+		if err != nil {
+			return nil, err
+		}
+		groups = users[0].Groups
 	}
-	users, err := r.usersWithGroups(ctx, []authz.User{{ID: obj.DBID}})
-	if err != nil {
-		return nil, err
+	// The user's own groups, listed as such: a viewer sees their own.
+	out := make([]*model.Group, len(groups))
+	for i, g := range groups {
+		c := *g
+		c.MemberOf = obj.DBID
+		out[i] = &c
 	}
-	return users[0].Groups, nil
+	return out, nil
 }
 
 // TotalCount is the resolver for the totalCount field.

@@ -94,7 +94,8 @@ func WithLogger(l *slog.Logger) Option {
 // NewGraphQLHandler returns the GraphQL endpoint over engine and store,
 // with POST and GET transports, the @hasProjectPerm guard, the limits of
 // requests and the error presenter. It refuses a schema whose uses of
-// @hasProjectPerm do not validate, naming each bad use. The limits of the
+// @hasProjectPerm do not validate, naming each bad use, and one with an
+// object type that has no visibility rule. The limits of the
 // body and of the request's time are NewMux's.
 func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.Store, opts ...Option) (http.Handler, error) {
 	o := newOptions(opts)
@@ -106,7 +107,17 @@ func NewGraphQLHandler(ctx context.Context, engine *authz.Engine, store *models.
 	if err := guard.Validate(ctx, schema.Schema()); err != nil {
 		return nil, err
 	}
-	return withErrorCodes(o.newServer(schema)), nil
+	vis, err := newVisibility(engine, store, schema.Schema())
+	if err != nil {
+		return nil, err
+	}
+	srv := o.newServer(schema)
+	// Inside the authentication of newServer: the viewer is known.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withMemberMemo(ctx))
+	})
+	srv.AroundFields(vis.aroundFields)
+	return withErrorCodes(srv), nil
 }
 
 // newServer serves schema with the transports, caches, extensions and

@@ -414,3 +414,110 @@ func waitServing(t *testing.T, cache *authz.SharedCache) {
 		}
 	}
 }
+
+// maxNestedStatements bounds the statements of a list whose items carry
+// guarded objects: the token lookup, the list and its count, one batch
+// for each kind of nested object (a log's projects, its users), and the
+// viewer's grants in every project the list spans, read at once.
+const maxNestedStatements = 6
+
+// TestNestedListStatements: the guarded objects nested in a list's items
+// (a decision log's project and user, a grant event's actor, a page's
+// project and author, a user's groups) load and pass their visibility
+// rules with a constant number of statements: a list of 5 items and one
+// of 50 over 20 projects cost the same, at most maxNestedStatements,
+// whether the rules allow or, for half of the projects, deny.
+func TestNestedListStatements(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		h := newLogHarness(t, db, authz.VerbosityResult)
+		const nProjects, nUsers = 20, 10
+		projects := make([]authz.Project, nProjects)
+		for i := range projects {
+			projects[i] = h.mustProject(t, fmt.Sprintf("n%02d", i))
+		}
+		groups := make([]authz.Group, 5)
+		for i := range groups {
+			groups[i] = h.mustGroup(t, fmt.Sprintf("n%d", i))
+		}
+		// reader may view every project and user, and belongs to the first
+		// group but may not view groups: a user's groups show when they
+		// are all the reader's.
+		reader := h.mustUser(t, "reader", authz.PermViewDecisionLog, authz.PermViewUser)
+		// half may view the pages of every project, the even projects only.
+		half := h.mustUser(t, "half", authz.PermViewDecisionLog, authz.PermViewUser, authz.PermViewPage)
+		h.join(t, reader.ID, groups[0].ID)
+		for i, p := range projects {
+			h.grantProject(t, authz.Holder{User: reader.ID}, p.ID, authz.PermViewProject, authz.PermViewPage)
+			if i%2 == 0 {
+				h.grantProject(t, authz.Holder{User: half.ID}, p.ID, authz.PermViewProject)
+			}
+		}
+		// 50 users; the first 10 each check in 5 projects (50 logs over
+		// all 20), write 5 pages (50 pages over all 20) and, as admins, add
+		// 5 users to groups (50 events, 10 actors).
+		users := make([]actor, 50)
+		for i := range users {
+			users[i] = h.mustUser(t, fmt.Sprintf("n%02d", i), authz.PermChangeGroup)
+		}
+		for i, u := range users[:nUsers] {
+			for j := range 5 {
+				p := projects[(i*5+j)%nProjects]
+				q := fmt.Sprintf(`{ check(input: {perm: %q, project: %q}) { allowed } }`, authz.PermViewPage, gid(p.ID))
+				if res := h.do(t, u.Token, q); len(res.Errors) != 0 {
+					t.Fatalf("%s = %v", q, res)
+				}
+				if _, err := h.engine.CreatePage(h.ctx, authz.Page{ProjectID: p.ID, Title: "t", AuthorID: u.ID}); err != nil {
+					t.Fatal(err)
+				}
+				q = fmt.Sprintf(`mutation { addUserToGroup(user: %q, group: %q) { id } }`, users[(i+j)%nUsers].gid(), gid(groups[j].ID))
+				if res := h.do(t, u.Token, q); len(res.Errors) != 0 {
+					t.Fatalf("%s = %v", q, res)
+				}
+			}
+		}
+		h.flushLogs(t)
+
+		cases := []struct {
+			name, query string
+			// edges is the path of the list's edges in the data.
+			edges string
+		}{
+			{"decisionLogs with project and user", `query($n: Int) { decisionLogs(first: $n) { edges { node { name project { name } user { username } } } } }`, "decisionLogs"},
+			{"grantEvents with actor", `query($n: Int) { grantEvents(first: $n, filter: {action: "add_user_to_group"}) { edges { node { action actor { username } } } } }`, "grantEvents"},
+			{"pages with project and author", `query($n: Int) { pages(first: $n) { edges { node { title project { name } author { username } } } } }`, "pages"},
+			{"users with groups", `query($n: Int) { users(first: $n) { edges { node { username groups { name } } } } }`, "users"},
+		}
+		for _, c := range cases {
+			for _, a := range []struct {
+				name string
+				who  actor
+			}{{"reader", reader}, {"half", half}} {
+				who := a.who
+				t.Run(c.name+" as "+a.name, func(t *testing.T) {
+					var counts []int64
+					for _, n := range []int{5, 50} {
+						counter := &models.StatementCounter{}
+						res := h.doWith(t, h.counted(counter, who.Token), c.query, "n", n)
+						var data map[string]struct{ Edges []json.RawMessage }
+						if err := json.Unmarshal(res.Data, &data); err != nil {
+							t.Fatal(err)
+						}
+						if got := len(data[c.edges].Edges); got != n {
+							t.Fatalf("%s with $n = %d: %d edges, want %d (%v)", c.query, n, got, n, res)
+						}
+						for _, e := range res.Errors {
+							if e.code() != "FORBIDDEN" {
+								t.Errorf("%s with $n = %d: error %+v, want only FORBIDDEN", c.query, n, e)
+							}
+						}
+						t.Logf("%s: $n = %d: %d statements, %d errors", db.Dialect, n, counter.Count(), len(res.Errors))
+						counts = append(counts, counter.Count())
+					}
+					if counts[0] != counts[1] || counts[1] > maxNestedStatements {
+						t.Errorf("%s: %d statements for 5 items, %d for 50; want the same, at most %d", c.query, counts[0], counts[1], maxNestedStatements)
+					}
+				})
+			}
+		}
+	})
+}

@@ -216,3 +216,48 @@ func fieldIndex(t reflect.Type, name string) int {
 	fieldIndexes.Store(key, i)
 	return i
 }
+
+// PrefetchFieldSiblings is PrefetchSiblings for a field that returns
+// objects in projects (a Project, a Page, or a list of them), before the
+// objects' own fields run: it loads viewer's grants in own and in the
+// projects that projectsOf gives for every parent that stands where the
+// current field's parent stands in the nearest enclosing list, once per
+// list. projectsOf returns the projects of what the field returns, or
+// will return, for one parent.
+func PrefetchFieldSiblings(ctx context.Context, engine *authz.Engine, viewer int64, own []int64, projectsOf func(parent any) []int64) error {
+	if viewer == authz.Anonymous || authz.RequestCacheFrom(ctx) == nil {
+		return nil
+	}
+	fc := graphql.GetFieldContext(ctx)
+	var buf [8]string
+	list, path := enclosingList(fc, buf[:0])
+	if list == nil {
+		return engine.Prefetch(ctx, viewer, own)
+	}
+	key := listKey{list: weak.Make(list), path: "field " + pathKey(path) + " " + fc.Field.Alias, viewer: viewer}
+	f, first := startPrefetch(key, list)
+	if !first {
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(f.done)
+	projects := own
+	walkAlong(list.Result, path, func(parent any) { projects = append(projects, projectsOf(parent)...) })
+	f.err = engine.Prefetch(ctx, viewer, projects)
+	return f.err
+}
+
+// FieldValue returns the value of the struct field of obj (a struct or a
+// pointer to one) that gqlgen binds to the GraphQL field name, and false
+// when obj has no such struct field (a field with a resolver, say).
+func FieldValue(obj any, name string) (any, bool) {
+	v := fieldByJSONName(indirect(reflect.ValueOf(obj)), name)
+	if !v.IsValid() || !v.CanInterface() {
+		return nil, false
+	}
+	return v.Interface(), true
+}

@@ -9,7 +9,9 @@ import (
 )
 
 // User is the GraphQL User. DBID is its database id; Groups, when not nil,
-// holds groups loaded in a batch with other users.
+// holds groups loaded in a batch with other users. HolderIn, when not 0,
+// is the project whose holders the user was listed among (projectGrants,
+// usersWithProjectPerm), for the user's visibility rule.
 type User struct {
 	ID          string   `json:"id"`
 	Username    string   `json:"username"`
@@ -17,6 +19,7 @@ type User struct {
 	IsSuperuser bool     `json:"isSuperuser"`
 	DBID        int64    `json:"-"`
 	Groups      []*Group `json:"-"`
+	HolderIn    int64    `json:"-"`
 }
 
 // Project is the GraphQL Project.
@@ -114,4 +117,25 @@ type UserPermissionConnection struct {
 	Edges    []*UserPermissionEdge `json:"edges"`
 	PageInfo *PageInfo             `json:"pageInfo"`
 	Count    Counter               `json:"-"`
+}
+
+// Group is the GraphQL Group. DBID is its database id. HolderIn, when not
+// 0, is the project in whose grants the group was listed (projectGrants);
+// MemberOf, when not 0, is the user whose groups it was listed among.
+// They say how the group was reached, for its visibility rule.
+type Group struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	DBID     int64  `json:"-"`
+	HolderIn int64  `json:"-"`
+	MemberOf int64  `json:"-"`
+}
+
+// APIToken is the GraphQL ApiToken; UserID is the user it acts as.
+type APIToken struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	UserID    int64      `json:"-"`
 }

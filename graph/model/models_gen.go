@@ -10,18 +10,6 @@ import (
 	"time"
 )
 
-// An API token, without its secret.
-type APIToken struct {
-	// The token's id.
-	ID string `json:"id"`
-	// The token's label.
-	Name string `json:"name"`
-	// When the token was created.
-	CreatedAt time.Time `json:"createdAt"`
-	// When the token was revoked; null while it works.
-	RevokedAt *time.Time `json:"revokedAt,omitempty"`
-}
-
 // One check: may the user have the permission (in the project, on the object)?
 type CheckInput struct {
 	// The permission, app_label.codename.
@@ -77,7 +65,8 @@ type Decision struct {
 	Permission string `json:"permission"`
 	// The step that decided.
 	Reason DecisionReason `json:"reason"`
-	// The decision's log (SPEC §3); null when the server keeps no logs (verbosity 0).
+	// The decision's log (SPEC §3); null when the server keeps no logs (verbosity
+	// 0), and null with UNAUTHENTICATED for an anonymous viewer (decisionLog(id)'s rule).
 	Log *DecisionLog `json:"log,omitempty"`
 }
 
@@ -169,14 +158,6 @@ type GrantEventFilter struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
-// A named set of users; every permission a group holds, its members hold.
-type Group struct {
-	// The group's id.
-	ID string `json:"id"`
-	// The unique group name.
-	Name string `json:"name"`
-}
-
 // A group with its cursor.
 type GroupEdge struct {
 	// The cursor of this group.
@@ -254,20 +235,21 @@ type Permission struct {
 type ProjectEdge struct {
 	// The cursor of this project.
 	Cursor string `json:"cursor"`
-	// The project.
-	Node *Project `json:"node"`
+	// The project; null with a FORBIDDEN error when the viewer may not view it
+	// (projectsWithPerm lists projects by another permission).
+	Node *Project `json:"node,omitempty"`
 }
 
 // A permission held in a project, with the users and groups that hold it there.
 type ProjectGrant struct {
-	// The project.
-	Project *Project `json:"project"`
+	// The project; null with a FORBIDDEN error without `projects.view_project` in it.
+	Project *Project `json:"project,omitempty"`
 	// The permission.
 	Permission *Permission `json:"permission"`
-	// The users who hold it in the project directly.
-	Users []*User `json:"users"`
-	// The groups that hold it in the project.
-	Groups []*Group `json:"groups"`
+	// The users who hold it in the project directly; null when the viewer may not see them.
+	Users []*User `json:"users,omitempty"`
+	// The groups that hold it in the project; null when the viewer may not see them.
+	Groups []*Group `json:"groups,omitempty"`
 }
 
 // Questions about users, groups, projects and permissions. Every field that

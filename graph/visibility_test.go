@@ -22,8 +22,8 @@ func TestDecisionLogProjectGuarded(t *testing.T) {
 		viewer := h.mustUser(t, "viewer")
 		h.grantProject(t, authz.Holder{User: viewer.ID}, p.ID, authz.PermViewProject)
 		checkQ := fmt.Sprintf(`{ check(input: {perm: "projects.view_page", project: %q}) { allowed log { project { name } } } }`, gid(p.ID))
-		// Anonymous: the log itself needs a signed-in reader.
-		wantError(t, checkQ, h.do(t, "", checkQ), errWant{code: "UNAUTHENTICATED", path: "check.log", msg: []string{"sign in"}})
+		// Anonymous: the check leaves no log, so there is no project to show.
+		wantData(t, checkQ, h.do(t, "", checkQ), `{"check": {"allowed": false, "log": null}}`)
 		// Signed in without projects.view_project: the log, not the project.
 		wantError(t, checkQ, h.do(t, u.Token, checkQ), errWant{code: "FORBIDDEN", path: "check.log.project",
 			perm: authz.PermViewProject, project: gid(p.ID), msg: []string{authz.PermViewProject}})

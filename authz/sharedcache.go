@@ -341,6 +341,17 @@ func (c *SharedCache) lookupGrants(user int64, projects []int64, rev int64, epoc
 	return g, nil, nil
 }
 
+// servable returns the user's grants in projects from the cache as of the
+// newest known revision and epoch, or nil when it lacks any of them or is
+// not serving.
+func (c *SharedCache) servable(user int64, projects []int64, epoch uint64) *Grants {
+	if !c.serving() {
+		return nil
+	}
+	g, _, _ := c.lookupGrants(user, projects, c.known.Load(), epoch)
+	return g
+}
+
 // storeGrants caches what a load of the user's grants in projects brought,
 // if it is of the newest known revision and no write of the instance
 // happened since epoch. A user that does not exist is not cached.
@@ -440,6 +451,12 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 	}
 	ch := c.flight.DoChan(key.String(), func() (any, error) {
 		epoch := c.epoch.Load()
+		// A caller that missed the cache while the previous flight of
+		// this key ran, and asks after it ended, finds here what that
+		// flight stored, rather than reading the same again.
+		if g := c.servable(user, sorted, epoch); g != nil {
+			return g, nil
+		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLoadTimeout)
 		defer cancel()
 		g, err := store.LoadGrants(lctx, user, sorted)

@@ -338,39 +338,73 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 	}
 }
 
+// gatedStore holds every grant load until its gate opens, so that a test
+// can have concurrent callers all miss the cache before any load ends.
+type gatedStore struct {
+	*models.Store
+	gate chan struct{} // nil: loads pass at once
+}
+
+func (s *gatedStore) LoadGrants(ctx context.Context, user int64, projects []int64) (*authz.Grants, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	return s.Store.LoadGrants(ctx, user, projects)
+}
+
 // TestSharedCacheSingleflight: concurrent cold checks of one key share one
-// statement.
+// statement, right after the writes that made the world, while the
+// instance may not yet know their revision. Free, the callers run as they
+// come, and some miss the cache while the load runs but ask after it
+// ended: they find what it stored. Held, the load waits until every caller
+// has missed, so that without the shared flight every caller would read
+// the database.
 func TestSharedCacheSingleflight(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
-		t.Run(dialect, func(t *testing.T) {
-			in := newInstance(t, migratedURL(t, dialect), 1000, nil)
-			w := newSharedWorld(t, in.e)
-			const callers = 32
-			c := &models.StatementCounter{}
-			ctx := c.WithCounting(context.Background())
-			var wg sync.WaitGroup
-			var wrong atomic.Int64
-			start := make(chan struct{})
-			for range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					d, err := in.e.HasProjectPerm(ctx, w.alice, "projects.view_page", w.project)
-					if err != nil || !d.Allowed {
-						wrong.Add(1)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if wrong.Load() != 0 {
-				t.Errorf("%d of %d checks were not allowed", wrong.Load(), callers)
-			}
-			if got := c.Count(); got != 1 {
-				t.Errorf("%d concurrent cold checks ran %d statements, want 1", callers, got)
-			}
-		})
+		for _, held := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/held=%v", dialect, held), func(t *testing.T) {
+				in := newInstance(t, migratedURL(t, dialect), 1000, nil)
+				store := &gatedStore{Store: in.store}
+				e := authz.NewEngine(store, authz.WithSharedCache(in.cache))
+				w := newSharedWorld(t, e)
+				const callers = 32
+				gate := make(chan struct{})
+				open := sync.OnceFunc(func() { close(gate) })
+				defer open()
+				if held {
+					store.gate = gate
+				}
+				misses := in.cache.Stats().Misses
+				c := &models.StatementCounter{}
+				ctx := c.WithCounting(context.Background())
+				var wg sync.WaitGroup
+				var wrong atomic.Int64
+				start := make(chan struct{})
+				for range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						d, err := e.HasProjectPerm(ctx, w.alice, "projects.view_page", w.project)
+						if err != nil || !d.Allowed {
+							wrong.Add(1)
+						}
+					}()
+				}
+				close(start)
+				if held {
+					waitFor(t, "every caller to miss the cache", func() bool { return in.cache.Stats().Misses-misses >= callers })
+					open()
+				}
+				wg.Wait()
+				if wrong.Load() != 0 {
+					t.Errorf("%d of %d checks were not allowed", wrong.Load(), callers)
+				}
+				if got := c.Count(); got != 1 {
+					t.Errorf("%d concurrent cold checks ran %d statements, want 1", callers, got)
+				}
+			})
+		}
 	}
 }
 

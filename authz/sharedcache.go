@@ -235,12 +235,16 @@ func (c *SharedCache) pollLoop(ctx context.Context, feed RevisionFeed, poll time
 func (c *SharedCache) refresh(ctx context.Context, feed RevisionFeed) error {
 	rctx, cancel := context.WithTimeout(ctx, cacheLoadTimeout)
 	defer cancel()
+	// A read that started before a load observed a newer revision may
+	// end after it: only a revision lower than one known before the read
+	// started shows a reset store.
+	before := c.known.Load()
 	rev, err := feed.Revision(rctx)
 	if err != nil {
 		c.polled.Store(false)
 		return err
 	}
-	if rev < c.known.Load() {
+	if rev < before {
 		c.known.Store(rev)
 		c.epoch.Add(1)
 	}

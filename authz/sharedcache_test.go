@@ -515,6 +515,69 @@ func TestSharedCacheStopsServingWhenTheFeedFails(t *testing.T) {
 	}
 }
 
+// heldFeed is a revision feed whose next revision read, once armed, is
+// held after it read the store until released, as a slow poll would be.
+type heldFeed struct {
+	authz.RevisionFeed
+	armed         atomic.Bool
+	read, release chan struct{}
+	reads         atomic.Int64 // reads returned
+}
+
+func (f *heldFeed) Revision(ctx context.Context) (int64, error) {
+	rev, err := f.RevisionFeed.Revision(ctx)
+	if f.armed.CompareAndSwap(true, false) {
+		close(f.read)
+		<-f.release
+	}
+	f.reads.Add(1)
+	return rev, err
+}
+
+// TestSharedCacheSlowPoll: a poll that read the revision before a write
+// and ends after a load brought the write's revision is not taken for a
+// reset store, which would empty the cache: what the load stored stays
+// warm.
+func TestSharedCacheSlowPoll(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			feed := &heldFeed{read: make(chan struct{}), release: make(chan struct{})}
+			in := newInstance(t, migratedURL(t, dialect), 1000, func(s *models.Store) authz.RevisionFeed {
+				feed.RevisionFeed = s
+				return feed
+			})
+			release := sync.OnceFunc(func() { close(feed.release) })
+			defer release()
+			w := newSharedWorld(t, in.e)
+			ctx := context.Background()
+			feed.armed.Store(true)
+			select {
+			case <-feed.read:
+			case <-time.After(propagationLimit):
+				t.Fatalf("waited %s for a poll", propagationLimit)
+			}
+			if err := in.e.GrantProjectPerm(ctx, authz.Holder{User: w.bob}, "projects.add_page", w.otherProject); err != nil {
+				t.Fatal(err)
+			}
+			if !allowed(t, ctx, in.e, w.alice, "projects.view_page", w.project) {
+				t.Fatal("HasProjectPerm denied, want allowed")
+			}
+			// The held poll returns the revision before the grant; the
+			// next read starts once it is taken in, as polls run in turn.
+			n := feed.reads.Load()
+			release()
+			waitFor(t, "the held poll to be taken in", func() bool { return feed.reads.Load() >= n+2 })
+			cctx, c := counted()
+			if !allowed(t, cctx, in.e, w.alice, "projects.view_page", w.project) {
+				t.Error("HasProjectPerm denied after the slow poll, want allowed")
+			}
+			if c.Count() != 0 {
+				t.Errorf("a warm check after a slow poll ran %d statements, want 0", c.Count())
+			}
+		})
+	}
+}
+
 // TestSharedCacheTokens: a token's user is cached, and revoking the token
 // or deactivating the user is seen by the next look-up.
 func TestSharedCacheTokens(t *testing.T) {

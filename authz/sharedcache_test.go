@@ -449,15 +449,47 @@ func TestSharedCacheBound(t *testing.T) {
 type failingFeed struct {
 	authz.RevisionFeed
 	cut atomic.Bool
+
+	mu sync.Mutex
+	// mends counts heals; sinceMend the revision reads begun since the
+	// last heal that have ended.
+	mends, sinceMend int
 }
 
 var errFeedCut = errors.New("feed cut")
 
 func (f *failingFeed) Revision(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	mend := f.mends
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.mends == mend {
+			f.sinceMend++
+		}
+		f.mu.Unlock()
+	}()
 	if f.cut.Load() {
 		return 0, errFeedCut
 	}
 	return f.RevisionFeed.Revision(ctx)
+}
+
+// heal ends the cut.
+func (f *failingFeed) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut.Store(false)
+	f.mends++
+	f.sinceMend = 0
+}
+
+// readsSinceHeal is the number of revision reads begun after the last heal
+// that have ended.
+func (f *failingFeed) readsSinceHeal() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sinceMend
 }
 
 // WatchRevisions runs the real feed until the cut, checking for it between
@@ -503,8 +535,14 @@ func TestSharedCacheStopsServingWhenTheFeedFails(t *testing.T) {
 			if c.Count() != 1 {
 				t.Errorf("a check with the feed cut ran %d statements, want 1 (no cache)", c.Count())
 			}
-			feed.cut.Store(false)
-			waitFor(t, "the cache to serve again", func() bool { return in.cache.Stats().Serving })
+			feed.heal()
+			// A poll that read the cut may end after the feed is back, and
+			// stop the cache serving again: polls run in turn, and at most
+			// one read after the heal is the feed's own, so once two have
+			// ended no read of the cut is left.
+			waitFor(t, "the cache to serve again", func() bool {
+				return in.cache.Stats().Serving && feed.readsSinceHeal() >= 2
+			})
 			allowed(t, context.Background(), in.e, w.alice, "projects.view_page", w.project)
 			ctx, c = counted()
 			allowed(t, ctx, in.e, w.alice, "projects.view_page", w.project)

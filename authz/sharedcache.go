@@ -235,12 +235,16 @@ func (c *SharedCache) pollLoop(ctx context.Context, feed RevisionFeed, poll time
 func (c *SharedCache) refresh(ctx context.Context, feed RevisionFeed) error {
 	rctx, cancel := context.WithTimeout(ctx, cacheLoadTimeout)
 	defer cancel()
+	// A read that started before a load observed a newer revision may
+	// end after it: only a revision lower than one known before the read
+	// started shows a reset store.
+	before := c.known.Load()
 	rev, err := feed.Revision(rctx)
 	if err != nil {
 		c.polled.Store(false)
 		return err
 	}
-	if rev < c.known.Load() {
+	if rev < before {
 		c.known.Store(rev)
 		c.epoch.Add(1)
 	}
@@ -347,6 +351,17 @@ func (c *SharedCache) lookupGrants(user int64, projects []int64, token string, r
 		}
 	}
 	return g, nil, nil
+}
+
+// servable returns the user's grants in projects from the cache as of the
+// newest known revision and epoch, or nil when it lacks any of them or is
+// not serving.
+func (c *SharedCache) servable(user int64, projects []int64, epoch uint64) *Grants {
+	if !c.serving() {
+		return nil
+	}
+	g, _, _ := c.lookupGrants(user, projects, c.known.Load(), epoch)
+	return g
 }
 
 // storeGrants caches what a load of the user's grants in projects brought,
@@ -481,6 +496,12 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 	}
 	ch := c.flight.DoChan(key.String(), func() (any, error) {
 		epoch := c.epoch.Load()
+		// A caller that missed the cache while the previous flight of
+		// this key ran, and asks after it ended, finds here what that
+		// flight stored, rather than reading the same again.
+		if g := c.servable(user, sorted, epoch); g != nil {
+			return g, nil
+		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLoadTimeout)
 		defer cancel()
 		g, u, err := loadFromStore(lctx, store, user, sorted, token)

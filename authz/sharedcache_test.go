@@ -338,39 +338,73 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 	}
 }
 
+// gatedStore holds every grant load until its gate opens, so that a test
+// can have concurrent callers all miss the cache before any load ends.
+type gatedStore struct {
+	*models.Store
+	gate chan struct{} // nil: loads pass at once
+}
+
+func (s *gatedStore) LoadGrants(ctx context.Context, user int64, projects []int64) (*authz.Grants, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	return s.Store.LoadGrants(ctx, user, projects)
+}
+
 // TestSharedCacheSingleflight: concurrent cold checks of one key share one
-// statement.
+// statement, right after the writes that made the world, while the
+// instance may not yet know their revision. Free, the callers run as they
+// come, and some miss the cache while the load runs but ask after it
+// ended: they find what it stored. Held, the load waits until every caller
+// has missed, so that without the shared flight every caller would read
+// the database.
 func TestSharedCacheSingleflight(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
-		t.Run(dialect, func(t *testing.T) {
-			in := newInstance(t, migratedURL(t, dialect), 1000, nil)
-			w := newSharedWorld(t, in.e)
-			const callers = 32
-			c := &models.StatementCounter{}
-			ctx := c.WithCounting(context.Background())
-			var wg sync.WaitGroup
-			var wrong atomic.Int64
-			start := make(chan struct{})
-			for range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					d, err := in.e.HasProjectPerm(ctx, w.alice, "projects.view_page", w.project)
-					if err != nil || !d.Allowed {
-						wrong.Add(1)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if wrong.Load() != 0 {
-				t.Errorf("%d of %d checks were not allowed", wrong.Load(), callers)
-			}
-			if got := c.Count(); got != 1 {
-				t.Errorf("%d concurrent cold checks ran %d statements, want 1", callers, got)
-			}
-		})
+		for _, held := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/held=%v", dialect, held), func(t *testing.T) {
+				in := newInstance(t, migratedURL(t, dialect), 1000, nil)
+				store := &gatedStore{Store: in.store}
+				e := authz.NewEngine(store, authz.WithSharedCache(in.cache))
+				w := newSharedWorld(t, e)
+				const callers = 32
+				gate := make(chan struct{})
+				open := sync.OnceFunc(func() { close(gate) })
+				defer open()
+				if held {
+					store.gate = gate
+				}
+				misses := in.cache.Stats().Misses
+				c := &models.StatementCounter{}
+				ctx := c.WithCounting(context.Background())
+				var wg sync.WaitGroup
+				var wrong atomic.Int64
+				start := make(chan struct{})
+				for range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						d, err := e.HasProjectPerm(ctx, w.alice, "projects.view_page", w.project)
+						if err != nil || !d.Allowed {
+							wrong.Add(1)
+						}
+					}()
+				}
+				close(start)
+				if held {
+					waitFor(t, "every caller to miss the cache", func() bool { return in.cache.Stats().Misses-misses >= callers })
+					open()
+				}
+				wg.Wait()
+				if wrong.Load() != 0 {
+					t.Errorf("%d of %d checks were not allowed", wrong.Load(), callers)
+				}
+				if got := c.Count(); got != 1 {
+					t.Errorf("%d concurrent cold checks ran %d statements, want 1", callers, got)
+				}
+			})
+		}
 	}
 }
 
@@ -415,15 +449,47 @@ func TestSharedCacheBound(t *testing.T) {
 type failingFeed struct {
 	authz.RevisionFeed
 	cut atomic.Bool
+
+	mu sync.Mutex
+	// mends counts heals; sinceMend the revision reads begun since the
+	// last heal that have ended.
+	mends, sinceMend int
 }
 
 var errFeedCut = errors.New("feed cut")
 
 func (f *failingFeed) Revision(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	mend := f.mends
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.mends == mend {
+			f.sinceMend++
+		}
+		f.mu.Unlock()
+	}()
 	if f.cut.Load() {
 		return 0, errFeedCut
 	}
 	return f.RevisionFeed.Revision(ctx)
+}
+
+// heal ends the cut.
+func (f *failingFeed) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut.Store(false)
+	f.mends++
+	f.sinceMend = 0
+}
+
+// readsSinceHeal is the number of revision reads begun after the last heal
+// that have ended.
+func (f *failingFeed) readsSinceHeal() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sinceMend
 }
 
 // WatchRevisions runs the real feed until the cut, checking for it between
@@ -469,13 +535,82 @@ func TestSharedCacheStopsServingWhenTheFeedFails(t *testing.T) {
 			if c.Count() != 1 {
 				t.Errorf("a check with the feed cut ran %d statements, want 1 (no cache)", c.Count())
 			}
-			feed.cut.Store(false)
-			waitFor(t, "the cache to serve again", func() bool { return in.cache.Stats().Serving })
+			feed.heal()
+			// A poll that read the cut may end after the feed is back, and
+			// stop the cache serving again: polls run in turn, and at most
+			// one read after the heal is the feed's own, so once two have
+			// ended no read of the cut is left.
+			waitFor(t, "the cache to serve again", func() bool {
+				return in.cache.Stats().Serving && feed.readsSinceHeal() >= 2
+			})
 			allowed(t, context.Background(), in.e, w.alice, "projects.view_page", w.project)
 			ctx, c = counted()
 			allowed(t, ctx, in.e, w.alice, "projects.view_page", w.project)
 			if c.Count() != 0 {
 				t.Errorf("a warm check after recovery ran %d statements, want 0", c.Count())
+			}
+		})
+	}
+}
+
+// heldFeed is a revision feed whose next revision read, once armed, is
+// held after it read the store until released, as a slow poll would be.
+type heldFeed struct {
+	authz.RevisionFeed
+	armed         atomic.Bool
+	read, release chan struct{}
+	reads         atomic.Int64 // reads returned
+}
+
+func (f *heldFeed) Revision(ctx context.Context) (int64, error) {
+	rev, err := f.RevisionFeed.Revision(ctx)
+	if f.armed.CompareAndSwap(true, false) {
+		close(f.read)
+		<-f.release
+	}
+	f.reads.Add(1)
+	return rev, err
+}
+
+// TestSharedCacheSlowPoll: a poll that read the revision before a write
+// and ends after a load brought the write's revision is not taken for a
+// reset store, which would empty the cache: what the load stored stays
+// warm.
+func TestSharedCacheSlowPoll(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			feed := &heldFeed{read: make(chan struct{}), release: make(chan struct{})}
+			in := newInstance(t, migratedURL(t, dialect), 1000, func(s *models.Store) authz.RevisionFeed {
+				feed.RevisionFeed = s
+				return feed
+			})
+			release := sync.OnceFunc(func() { close(feed.release) })
+			defer release()
+			w := newSharedWorld(t, in.e)
+			ctx := context.Background()
+			feed.armed.Store(true)
+			select {
+			case <-feed.read:
+			case <-time.After(propagationLimit):
+				t.Fatalf("waited %s for a poll", propagationLimit)
+			}
+			if err := in.e.GrantProjectPerm(ctx, authz.Holder{User: w.bob}, "projects.add_page", w.otherProject); err != nil {
+				t.Fatal(err)
+			}
+			if !allowed(t, ctx, in.e, w.alice, "projects.view_page", w.project) {
+				t.Fatal("HasProjectPerm denied, want allowed")
+			}
+			// The held poll returns the revision before the grant; the
+			// next read starts once it is taken in, as polls run in turn.
+			n := feed.reads.Load()
+			release()
+			waitFor(t, "the held poll to be taken in", func() bool { return feed.reads.Load() >= n+2 })
+			cctx, c := counted()
+			if !allowed(t, cctx, in.e, w.alice, "projects.view_page", w.project) {
+				t.Error("HasProjectPerm denied after the slow poll, want allowed")
+			}
+			if c.Count() != 0 {
+				t.Errorf("a warm check after a slow poll ran %d statements, want 0", c.Count())
 			}
 		})
 	}

@@ -353,14 +353,15 @@ func (c *SharedCache) lookupGrants(user int64, projects []int64, token string, r
 	return g, nil, nil
 }
 
-// servable returns the user's grants in projects from the cache as of the
-// newest known revision and epoch, or nil when it lacks any of them or is
-// not serving.
-func (c *SharedCache) servable(user int64, projects []int64, epoch uint64) *Grants {
+// servable returns the user's grants in projects (with token, when it is
+// not "", valid at the same revision) from the cache as of the newest
+// known revision and epoch, or nil when it lacks any of them or is not
+// serving.
+func (c *SharedCache) servable(user int64, projects []int64, token string, epoch uint64) *Grants {
 	if !c.serving() {
 		return nil
 	}
-	g, _, _ := c.lookupGrants(user, projects, c.known.Load(), epoch)
+	g, _, _ := c.lookupGrants(user, projects, token, c.known.Load(), epoch)
 	return g
 }
 
@@ -499,7 +500,7 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 		// A caller that missed the cache while the previous flight of
 		// this key ran, and asks after it ended, finds here what that
 		// flight stored, rather than reading the same again.
-		if g := c.servable(user, sorted, epoch); g != nil {
+		if g := c.servable(user, sorted, token, epoch); g != nil {
 			return g, nil
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLoadTimeout)

@@ -208,7 +208,9 @@ func (r *mutationResolver) GrantProjectPerm(ctx context.Context, perm string, pr
 	}
 	listHolders(grants, pid)
 	if len(grants) != 1 {
-		return nil, errors.New("grant made but not found after")
+		// The grant was made, and the project deleted (with its grants)
+		// before it could be read back.
+		return nil, &authz.NotFoundError{Kind: "project", ID: pid}
 	}
 	return grants[0], nil
 }

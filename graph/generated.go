@@ -2325,7 +2325,7 @@ type Decision {
   "The step that decided."
   reason: DecisionReason!
   """
-  The decision's log (SPEC §3); null when the server keeps no logs (verbosity
+  The decision's log (docs/model.md, Decision logs); null when the server keeps no logs (verbosity
   0), and null with UNAUTHENTICATED for an anonymous viewer (decisionLog(id)'s rule).
   """
   log: DecisionLog

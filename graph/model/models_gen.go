@@ -65,7 +65,7 @@ type Decision struct {
 	Permission string `json:"permission"`
 	// The step that decided.
 	Reason DecisionReason `json:"reason"`
-	// The decision's log (SPEC §3); null when the server keeps no logs (verbosity
+	// The decision's log (docs/model.md, Decision logs); null when the server keeps no logs (verbosity
 	// 0), and null with UNAUTHENTICATED for an anonymous viewer (decisionLog(id)'s rule).
 	Log *DecisionLog `json:"log,omitempty"`
 }

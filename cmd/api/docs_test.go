@@ -40,22 +40,25 @@ import (
 //	```json             the response of the runnable example just before
 //	                    it, compared with what the server answers; a json
 //	                    block anywhere else is an error
+//	```json status=N    the same, answered with HTTP status N (200 when
+//	                    the info string gives none)
 //	```json output      any other JSON, not run
 //	```sh               each `curl … /graphql` command in it is sent (its
 //	                    -H and -d as written, $TOKEN as admin's token,
 //	                    http://127.0.0.1:8080 as the test's server); a
 //	                    comment line `# {…}` after the command is its
-//	                    expected response; other commands are not run
+//	                    expected response, and `# HTTP N` its status (200
+//	                    unless given: the value of -w must be such a
+//	                    status line); other commands are not run
 //
-// Every other block (```go, ``` with no info string, …) is not run. An
-// example without an expected response must answer HTTP 200 without
-// errors; one with an expected response must answer exactly it, where a
-// string holding "…" matches any string with the text before "…" as its
-// prefix and the text after as its suffix ("gq_…" for a token), and an
-// array whose last element is {"…": …} matches any array that starts with
-// the elements before it. An expected response with errors may answer
-// with any HTTP status; the errors' codes, messages and paths are
-// compared like everything else.
+// Every other block (```go, ``` with no info string, …) is not run. Every
+// example must answer the HTTP status its document gives (200 unless it
+// gives one). An example without an expected response must answer without
+// errors; one with an expected response must answer exactly it, errors
+// included (codes, messages, paths), where a string holding "…" matches
+// any string with the text before "…" as its prefix and the text after as
+// its suffix ("gq_…" for a token), and an array whose last element is
+// {"…": …} matches any array that starts with the elements before it.
 //
 // TestDocsCiteNoOutsideDocument keeps references to documents outside the
 // repository out of the docs, the schema's descriptions and the code.
@@ -147,6 +150,7 @@ type docRequest struct {
 	header   http.Header
 	body     string
 	expected string // JSON; "" when the document shows none
+	status   int    // the HTTP status expected; 0 for 200
 }
 
 // docExamples turns a document's blocks into the requests they show, in
@@ -180,6 +184,11 @@ func docExamples(blocks []docBlock) ([]docRequest, error) {
 				return nil, fmt.Errorf("line %d: a json block follows no runnable example; mark it ```json output if it is not a response", b.line)
 			}
 			reqs[len(reqs)-1].expected = b.text
+			if st := b.attr("status"); st != "" {
+				if _, err := fmt.Sscan(st, &reqs[len(reqs)-1].status); err != nil {
+					return nil, fmt.Errorf("line %d: status=%q: %v", b.line, st, err)
+				}
+			}
 			lastRunnable = -1
 		default:
 			lastRunnable = -1
@@ -211,6 +220,12 @@ func shellCurls(b docBlock) ([]docRequest, error) {
 		logical.Reset()
 		if resp, ok := strings.CutPrefix(cmd, "# "); ok && len(reqs) > 0 && (strings.HasPrefix(resp, "{") || strings.HasPrefix(resp, "[")) {
 			reqs[len(reqs)-1].expected += resp + "\n"
+			continue
+		}
+		if st, ok := strings.CutPrefix(cmd, "# HTTP "); ok && len(reqs) > 0 {
+			if _, err := fmt.Sscan(st, &reqs[len(reqs)-1].status); err != nil {
+				return nil, fmt.Errorf("line %d: %q: %v", n, cmd, err)
+			}
 			continue
 		}
 		if !strings.HasPrefix(cmd, "curl ") || !strings.Contains(cmd, "/graphql") {
@@ -261,6 +276,16 @@ func parseCurl(cmd string) (docRequest, error) {
 				return r, err
 			}
 			r.body, r.method = d, http.MethodPost
+		case w == "-w" || w == "--write-out":
+			// What curl prints after the body, such as "HTTP %{http_code}":
+			// the test compares the status with the `# HTTP N` line.
+			f, err := next()
+			if err != nil {
+				return r, err
+			}
+			if !strings.Contains(f, "%{http_code}") {
+				return r, fmt.Errorf("curl: -w %q prints no status", f)
+			}
 		case w == "-X" || w == "--request":
 			m, err := next()
 			if err != nil {
@@ -396,17 +421,21 @@ func (s *docSession) run(doc string, r docRequest) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		s.t.Fatalf("%s:%d: the answer %d %q is not JSON: %v", doc, r.line, status, body, err)
 	}
+	wantStatus := r.status
+	if wantStatus == 0 {
+		wantStatus = http.StatusOK
+	}
+	if status != wantStatus {
+		s.t.Fatalf("%s:%d: the example answers HTTP %d %s, want %d", doc, r.line, status, body, wantStatus)
+	}
 	if r.expected == "" {
-		if status != http.StatusOK || got["errors"] != nil {
-			s.t.Fatalf("%s:%d: the example answers %d %s, want 200 without errors (or show the error it answers in a json block after it)", doc, r.line, status, body)
+		if got["errors"] != nil {
+			s.t.Fatalf("%s:%d: the example answers %s, want no errors (or show the error it answers in a json block after it)", doc, r.line, body)
 		}
 	} else {
 		var want any
 		if err := json.Unmarshal([]byte(r.expected), &want); err != nil {
 			s.t.Fatalf("%s:%d: the response the document shows is not JSON: %v", doc, r.line, err)
-		}
-		if _, hasErrs := want.(map[string]any)["errors"]; !hasErrs && status != http.StatusOK {
-			s.t.Fatalf("%s:%d: the example answers HTTP %d %s, want 200", doc, r.line, status, body)
 		}
 		if err := matchJSON("", want, any(got)); err != nil {
 			s.t.Fatalf("%s:%d: the example answers\n%s\nwhich is not what the document shows: %v", doc, r.line, indentJSON(body), err)

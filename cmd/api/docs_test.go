@@ -599,3 +599,103 @@ func TestDocsCiteNoOutsideDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMatchJSON holds the comparison of TestDocsExamples to its
+// conventions, so that a document that differs from the server fails.
+func TestMatchJSON(t *testing.T) {
+	tests := []struct {
+		name      string
+		want, got string
+		ok        bool
+	}{
+		{"equal", `{"data": {"a": 1, "b": [true, null]}}`, `{"data": {"b": [true, null], "a": 1}}`, true},
+		{"other value", `{"data": {"a": 1}}`, `{"data": {"a": 2}}`, false},
+		{"string for number", `{"data": {"id": 1}}`, `{"data": {"id": "1"}}`, false},
+		{"null for object", `{"data": null}`, `{"data": {"createPage": null}}`, false},
+		{"field not shown", `{"data": {"a": 1}}`, `{"data": {"a": 1, "b": 2}}`, false},
+		{"field missing", `{"data": {"a": 1, "b": 2}}`, `{"data": {"a": 1}}`, false},
+		{"token placeholder", `{"token": "gq_…"}`, `{"token": "gq_3UnQ3cfa"}`, true},
+		{"placeholder prefix", `{"token": "gq_…"}`, `{"token": "xx_3UnQ3cfa"}`, false},
+		{"placeholder suffix", `{"m": "a … z"}`, `{"m": "a b y"}`, false},
+		{"more elements", `[1, 2, {"…": "and more"}]`, `[1, 2, 3, 4]`, true},
+		{"more elements, wrong start", `[1, 2, {"…": "and more"}]`, `[1, 3, 4]`, false},
+		{"more elements, too few", `[1, 2, {"…": "and more"}]`, `[1]`, false},
+		{"extra element", `[1, 2]`, `[1, 2, 3]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want, got any
+			if err := json.Unmarshal([]byte(tt.want), &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(tt.got), &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := matchJSON("", want, got); (err == nil) != tt.ok {
+				t.Errorf("matchJSON(%s, %s) = %v, want ok %v", tt.want, tt.got, err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestDocExamplesConventions holds the reading of a document's blocks to
+// the conventions: which blocks run, as whom, and with what answer.
+func TestDocExamplesConventions(t *testing.T) {
+	const doc = "# Doc\n\n" +
+		"```graphql schema\ntype Query { a: Int }\n```\n\n" +
+		"```graphql\n{ viewer { id } }\n```\n\n" +
+		"```json status=200\n{\"data\": {\"viewer\": {\"id\": \"1\"}}}\n```\n\n" +
+		"```graphql as=bob\n{ viewer { id } }\n```\n\n" +
+		"```graphql norun\n{ huge }\n```\n\n" +
+		"```go\nfmt.Println()\n```\n\n" +
+		"```sh\nmake run\nTOKEN=gq_…\ncurl -s -w 'HTTP %{http_code}' http://127.0.0.1:8080/graphql \\\n" +
+		"  -H \"Authorization: Bearer $TOKEN\" -d '{\"query\": \"{ x }\"}'  # a comment\n" +
+		"# {\"data\": null}\n# HTTP 415\n```\n\n" +
+		"```json output\n{\"not\": \"run\"}\n```\n"
+	blocks, err := parseBlocks(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := docExamples(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type summary struct {
+		Line     int
+		As       string
+		Method   string
+		Path     string
+		Auth     string
+		Type     string
+		Body     string
+		Expected string
+		Status   int
+	}
+	var got []summary
+	for _, r := range reqs {
+		got = append(got, summary{r.line, r.as, r.method, r.path, r.header.Get("Authorization"),
+			r.header.Get("Content-Type"), r.body, strings.TrimSpace(r.expected), r.status})
+	}
+	want := []summary{
+		{7, "admin", "POST", "/graphql", "", "application/json", `{"query":"{ viewer { id } }\n"}`, `{"data": {"viewer": {"id": "1"}}}`, 200},
+		{15, "bob", "POST", "/graphql", "", "application/json", `{"query":"{ viewer { id } }\n"}`, "", 0},
+		{30, "", "POST", "/graphql", "Bearer $TOKEN", "application/x-www-form-urlencoded", `{"query": "{ x }"}`, `{"data": null}`, 415},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("docExamples = %+v\nwant %+v", got, want)
+	}
+
+	for _, bad := range []string{
+		"```json\n{}\n```\n", // a response of nothing
+		"```sh\ncurl -s -k http://127.0.0.1:8080/graphql\n```\n", // an option the test does not know
+		"```graphql\n{ a }\n", // never closed
+	} {
+		blocks, err := parseBlocks(bad)
+		if err == nil {
+			_, err = docExamples(blocks)
+		}
+		if err == nil {
+			t.Errorf("docExamples(%q) = nil error, want one", bad)
+		}
+	}
+}

@@ -40,10 +40,10 @@ type Backend interface {
 	Check(ctx context.Context, q Query) (Vote, error)
 }
 
-// BuiltinBackendName is the name of the backend that implements SPEC §1.
+// BuiltinBackendName is the name of the backend that implements the steps of docs/model.md, The decision.
 const BuiltinBackendName = "builtin"
 
-// BuiltinBackend returns the backend of SPEC §1 steps 3 and 4: it allows
+// BuiltinBackend returns the backend of steps 3 and 4 of the decision (docs/model.md): it allows
 // when the user holds the permission globally (directly or through a group)
 // or in the project (directly or through a group), and abstains otherwise.
 func BuiltinBackend() Backend { return builtinBackend{} }

@@ -107,7 +107,7 @@ func newBackendWorld(t *testing.T, db *models.DB, backends ...authz.Backend) *ba
 
 const viewPage = "projects.view_page"
 
-// TestBackendChain holds the decision chain to SPEC §1's Backends
+// TestBackendChain holds the decision chain to docs/model.md's Backends
 // paragraph: the first allow wins, a veto ends the check at once, all
 // abstaining denies, an error fails closed, and anonymous, inactive and
 // active superusers are decided before any backend is asked.

@@ -32,11 +32,11 @@ type Engine struct {
 
 	// rules holds the object-level rules, Go and stored (olp.go, rules.go).
 	rules *ruleSet
-	// universalOLP makes rules run for superusers too (SPEC §2).
+	// universalOLP makes rules run for superusers too (docs/model.md, Object-level rules).
 	universalOLP bool
 	// noPageRules leaves out the built-in Page rules.
 	noPageRules bool
-	// verbosity is the decision-log verbosity, 0 to 2 (SPEC §3).
+	// verbosity is the decision-log verbosity, 0 to 2 (docs/model.md, Decision logs).
 	verbosity int
 	// sink receives every decision's log, once per request; nil: none.
 	sink LogSink
@@ -57,7 +57,7 @@ type Engine struct {
 type Option func(*Engine)
 
 // WithBackends sets the decision chain, in order. The default chain is the
-// built-in backend alone; include BuiltinBackend() to keep SPEC §1's grants.
+// built-in backend alone; include BuiltinBackend() to keep the grants of docs/model.md.
 func WithBackends(backends ...Backend) Option {
 	return func(e *Engine) { e.backends = backends }
 }
@@ -120,14 +120,14 @@ func (e *Engine) Verbosity() int { return e.verbosity }
 func (e *Engine) Registry() *Registry { return e.registry }
 
 // CheckRequest is one question of CheckMany: Perm in Project, or globally
-// when Project is 0; on Object too when it is not nil (SPEC §2).
+// when Project is 0; on Object too when it is not nil (docs/model.md, Object-level rules).
 type CheckRequest struct {
 	Perm    string
 	Project int64
 	Object  *Object
 }
 
-// HasPerm decides whether user holds perm globally (SPEC §1 steps 1–3,
+// HasPerm decides whether user holds perm globally (steps 1–3 of docs/model.md, The decision,
 // Django's has_perm without an object).
 func (e *Engine) HasPerm(ctx context.Context, user int64, perm string) (Decision, error) {
 	ds, err := e.CheckMany(ctx, user, []CheckRequest{{Perm: perm}})
@@ -137,7 +137,7 @@ func (e *Engine) HasPerm(ctx context.Context, user int64, perm string) (Decision
 	return ds[0], nil
 }
 
-// HasProjectPerm decides whether user holds perm in project (SPEC §1).
+// HasProjectPerm decides whether user holds perm in project (docs/model.md, The decision).
 func (e *Engine) HasProjectPerm(ctx context.Context, user int64, perm string, project int64) (Decision, error) {
 	if project <= 0 {
 		return Decision{Perm: perm, Project: project, Reason: ReasonNoGrant}, &NotFoundError{Kind: "project", ID: project}
@@ -200,7 +200,7 @@ func (e *Engine) ProjectPermissions(ctx context.Context, user int64, project int
 	return out, nil
 }
 
-// decide runs SPEC §1 on loaded grants: inactive users hold nothing, active
+// decide runs the decision of docs/model.md on loaded grants: inactive users hold nothing, active
 // superusers hold everything, and the backend chain decides the rest.
 func (e *Engine) decide(ctx context.Context, user int64, ug *userGrants, perm Permission, project int64) (Decision, error) {
 	d := Decision{Perm: perm.Key(), Project: project}

@@ -67,7 +67,7 @@ func (f *fixture) mustBool(_ bool, err error) {
 }
 
 // TestHasProjectPermRules holds HasProjectPerm and HasPerm to every rule
-// and edge of SPEC §1. Each case builds its own state from a shared base
+// and edge of docs/model.md, The decision. Each case builds its own state from a shared base
 // through the public API.
 func TestHasProjectPermRules(t *testing.T) {
 	type world struct {

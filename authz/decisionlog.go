@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Decision logs (SPEC §3). A log is a list of lines; at verbosity 2 it
+// Decision logs (docs/model.md, Decision logs). A log is a list of lines; at verbosity 2 it
 // starts with a header:
 //
 //	Permission: projects.delete_page          [auto]

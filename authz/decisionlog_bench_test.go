@@ -54,7 +54,7 @@ func newMemStore() *memStore {
 }
 
 // BenchmarkCheckVerbosity measures what decision logs cost: the object
-// check of SPEC §3's example (deleting a published Page, which runs the
+// check of the example of docs/model.md's Decision logs (deleting a published Page, which runs the
 // Page rule and its nested publish_page check) at verbosity 0 (no log), 1
 // (the body) and 2 (header and body), each log handed to a sink, without a
 // request cache so that every operation decides. "memory" answers the

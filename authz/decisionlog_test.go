@@ -42,7 +42,7 @@ func renderEntries(es []authz.LogEntry) string {
 	return b.String()
 }
 
-// TestDecisionLogLines reproduces SPEC §3 line for line: an allowed and a
+// TestDecisionLogLines reproduces docs/model.md's Decision logs line for line: an allowed and a
 // denied object check (deleting a published page with and without
 // projects.publish_page) at verbosity 1 and 2, with their tags, the nested
 // check's lines pulled in, and the log's other fields.
@@ -131,7 +131,7 @@ func TestDecisionLogLines(t *testing.T) {
 }
 
 // TestDecisionLogCachedRepeat: a repeated check answered by the request
-// cache has the same lines as the first (SPEC §3), without a statement.
+// cache has the same lines as the first (docs/model.md, Decision logs), without a statement.
 func TestDecisionLogCachedRepeat(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		w := newOLPWorld(t, db, authz.WithVerbosity(2))

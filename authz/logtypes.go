@@ -12,7 +12,7 @@ type LogEntry struct {
 	Tags []string
 }
 
-// DecisionLog is the record of one decision (SPEC §3).
+// DecisionLog is the record of one decision (docs/model.md, Decision logs).
 type DecisionLog struct {
 	ID int64 // set when stored
 	// UID is the log's public id, random, given when the check makes the

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Object-level permissions (SPEC §2, Djem's OLP). An object check first
-// makes the project-level decision of SPEC §1; a deny there is final and no
+// Object-level permissions (docs/model.md, Object-level rules; Djem's OLP). An object check first
+// makes the project-level decision of docs/model.md; a deny there is final and no
 // rule runs. Then at most one rule for (permission, object type) decides:
 //
 //   - no rule: the project-level decision stands, with its reason;
@@ -66,7 +66,7 @@ func (o *Object) validate() error {
 	return validateAttributes(o.Attributes)
 }
 
-// objectKey identifies an object-level result in the request cache. SPEC §2
+// objectKey identifies an object-level result in the request cache. docs/model.md
 // keys results by (permission, object type, object id); the user and the
 // project are part of the key too, as one request may ask about several
 // users, and a caller names the project of an object grantql does not
@@ -79,13 +79,13 @@ type objectKey struct {
 }
 
 // objectResult is a cached object-level decision with its log body, so that
-// a cached repeat still has its reasons (SPEC §3).
+// a cached repeat still has its reasons (docs/model.md, Decision logs).
 type objectResult struct {
 	decision Decision
 	body     []LogEntry
 }
 
-// CheckObject decides whether user holds perm in project on obj (SPEC §2),
+// CheckObject decides whether user holds perm in project on obj (docs/model.md, Object-level rules),
 // and returns the decision's log (nil at verbosity 0), whose Entries the
 // caller must treat as read-only: the log sink holds them too. A nil obj makes a
 // project-level check, and project 0 a global one. A cold check costs the
@@ -166,7 +166,7 @@ func (e *Engine) checkBatch(ctx context.Context, user int64, reqs []CheckRequest
 			projects = append(projects, r.Project)
 		}
 	}
-	// An anonymous check's answer is fixed by SPEC §1 step 1 (deny,
+	// An anonymous check's answer is fixed by step 1 of the decision (docs/model.md) (deny,
 	// ANONYMOUS) before anything is read, and it leaves no log: a caller
 	// without credentials costs the database nothing, not even a write.
 	logging := e.verbosity > VerbosityNone && (wantLogs || e.sink != nil) && user != Anonymous

@@ -65,7 +65,7 @@ func (r *ruleCalls) rule(context.Context, *authz.RuleContext) (bool, error) {
 	return r.allow, nil
 }
 
-// TestCheckObjectPageRules holds the built-in Page rules to SPEC §2:
+// TestCheckObjectPageRules holds the built-in Page rules to docs/model.md, Object-level rules:
 // changing or deleting a published page also needs projects.publish_page.
 func TestCheckObjectPageRules(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
@@ -158,7 +158,7 @@ func TestUniversalOLP(t *testing.T) {
 }
 
 // TestProjectLevelDenyIsFinal: a rule runs only after a project-level
-// allow (SPEC §2); denied users never reach it.
+// allow (docs/model.md, Object-level rules); denied users never reach it.
 func TestProjectLevelDenyIsFinal(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		w := newOLPWorld(t, db)

@@ -11,7 +11,7 @@ import (
 	"github.com/grantql/grantql/authz"
 )
 
-// permGrammar is SPEC §1's shape of a permission name, written as a
+// permGrammar is docs/model.md's shape of a permission name, written as a
 // regular expression so that it checks ParsePerm's hand-written scanner
 // independently: two parts joined by one dot, each lower-case ASCII
 // letters, digits and '_', starting with a letter, and at most 100 bytes
@@ -90,7 +90,7 @@ func (s *registryStore) Permissions(ctx context.Context) ([]authz.Permission, er
 	return s.perms, nil
 }
 
-// FuzzRegistryLookup holds Registry.Lookup to the distinction SPEC §1
+// FuzzRegistryLookup holds Registry.Lookup to the distinction docs/model.md
 // makes between a malformed name and an unknown one: a name outside the
 // grammar is ErrMalformedPermission and never reaches the store (so that a
 // stream of garbage costs no queries); a well-formed name not in the

@@ -6,7 +6,7 @@ import (
 	"sort"
 )
 
-// The permissions the API's own authorization asks for (SPEC §4).
+// The permissions the API's own authorization asks for (docs/api.md).
 const (
 	PermViewUser        = "auth.view_user"
 	PermAddUser         = "auth.add_user"
@@ -99,7 +99,7 @@ func (e *Engine) IsSuperuser(ctx context.Context, actor int64) (bool, error) {
 }
 
 // StoredFlags returns the flags stored for user, whatever they make of it
-// today: an inactive superuser has nothing now (SPEC §1), but its stored
+// today: an inactive superuser has nothing now (docs/model.md, The decision), but its stored
 // isSuperuser, and its stored grants, come back with its isActive. The
 // escalation checks judge a target by them. Anonymous is neither active
 // nor a superuser; a user that does not exist is a *NotFoundError.

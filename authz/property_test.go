@@ -74,7 +74,7 @@ func propertySeed(t *testing.T) uint64 {
 
 // TestEngineMatchesReference builds random datasets through the engine and
 // holds every answer of the six questions, with and without a request
-// cache, to refModel, a naive evaluator of SPEC §1. Dataset i uses seed
+// cache, to refModel, a naive evaluator of docs/model.md, The decision. Dataset i uses seed
 // base+i; a failure names the dataset's seed, and -seed=N (or
 // GRANTQL_PROPERTY_SEED=N) replays that dataset first.
 func TestEngineMatchesReference(t *testing.T) {
@@ -119,7 +119,7 @@ type refGrant struct {
 type refMembership struct{ user, group int64 }
 
 // refModel is a deliberately naive copy of the dataset as plain maps. It
-// answers every question by looping over them, following SPEC §1 word by
+// answers every question by looping over them, following docs/model.md, The decision, word by
 // word, and never calls the engine.
 type refModel struct {
 	users    map[int64]refUser
@@ -145,7 +145,7 @@ func (m *refModel) holderExists(h refHolder) bool {
 	return ok
 }
 
-// deleteUser deletes a user with its grants and memberships (SPEC §1,
+// deleteUser deletes a user with its grants and memberships (docs/model.md,
 // Lifecycle).
 func (m *refModel) deleteUser(id int64) {
 	delete(m.users, id)
@@ -197,8 +197,8 @@ func (m *refModel) heldThroughGroup(user int64, perm string, project int64) bool
 	return false
 }
 
-// grantSources lists where user holds perm from, in decision order (SPEC §1
-// steps 3 and 4); project 0 asks for the global sources alone.
+// grantSources lists where user holds perm from, in decision order (steps 3
+// and 4 of docs/model.md, The decision); project 0 asks for the global sources alone.
 func (m *refModel) grantSources(user int64, perm string, project int64) []authz.Reason {
 	var out []authz.Reason
 	if m.grants[refGrant{refHolder{user: user}, perm, 0}] {
@@ -218,7 +218,7 @@ func (m *refModel) grantSources(user int64, perm string, project int64) []authz.
 	return out
 }
 
-// check is SPEC §1's decision; project 0 is hasPerm (steps 1–3). notFound
+// check is the decision of docs/model.md; project 0 is hasPerm (steps 1–3). notFound
 // is true when the user or the project does not exist.
 func (m *refModel) check(user int64, perm string, project int64) (d authz.Decision, notFound bool) {
 	d = authz.Decision{Perm: perm, Project: project}

@@ -28,7 +28,7 @@ const (
 // set so that a loaded grant costs one byte.
 type Sources uint8
 
-// The four grant sources of SPEC §1, in the order the decision tries them.
+// The four grant sources of docs/model.md, The decision, in the order the decision tries them.
 const (
 	FromGlobalUser Sources = 1 << iota
 	FromGlobalGroup

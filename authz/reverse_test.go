@@ -126,7 +126,7 @@ func userSources(us []authz.UserSources) []string {
 var allProjects = []string{"p1", "p2", "p3", "p4", "p5"}
 
 // TestProjectsWithPerm holds ProjectsWithPerm and CountProjectsWithPerm to
-// SPEC §1's reverse questions on hand-built data.
+// the reverse questions of docs/model.md on hand-built data.
 func TestProjectsWithPerm(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -202,7 +202,7 @@ func TestProjectsWithPerm(t *testing.T) {
 }
 
 // TestUsersWithProjectPerm holds UsersWithProjectPerm and
-// CountUsersWithProjectPerm to SPEC §1's reverse questions on hand-built
+// CountUsersWithProjectPerm to docs/model.md's reverse questions on hand-built
 // data: active users only, each with every source, SUPERUSER first.
 func TestUsersWithProjectPerm(t *testing.T) {
 	p1 := []string{
@@ -291,7 +291,7 @@ func TestUsersWithProjectPerm(t *testing.T) {
 	})
 }
 
-// TestReverseAfterChanges holds the reverse questions to SPEC §1's
+// TestReverseAfterChanges holds the reverse questions to docs/model.md's
 // lifecycle: a deleted project is no longer listed and is NOT_FOUND, a
 // deactivated user is no longer listed, and leaving a group takes its
 // source away at once.

@@ -8,7 +8,7 @@ import (
 )
 
 // Rule decides a permission on an object after the project-level decision
-// allowed (SPEC §2). It returns true to allow and false to deny; an error
+// allowed (docs/model.md, Object-level rules). It returns true to allow and false to deny; an error
 // denies too, and its message goes into the log ("Rule error: ..."), except
 // an ErrUnavailable error, which fails the check. A rule may write lines
 // into the log and check other permissions through rc. Rules are Go

@@ -13,7 +13,7 @@ import (
 )
 
 // TestAnonymousCheckWritesNoLog: a check without credentials is answered
-// from SPEC §1 step 1 alone (deny, ANONYMOUS): whatever it asks about,
+// from step 1 of the decision (docs/model.md) alone (deny, ANONYMOUS): whatever it asks about,
 // and even when it selects the log, it runs no SQL statement and queues
 // no decision log, its log is null, and the metrics still count it.
 func TestAnonymousCheckWritesNoLog(t *testing.T) {

@@ -502,7 +502,7 @@ func TestCreatorPermissions(t *testing.T) {
 		}
 		sort.Strings(projectsApp)
 		if len(projectsApp) != 10 {
-			t.Fatalf("permissions of the projects app = %v, want the 10 of SPEC §5", projectsApp)
+			t.Fatalf("permissions of the projects app = %v, want the 10 of docs/model.md, Built-in permissions", projectsApp)
 		}
 		wantAll, _ := json.Marshal(projectsApp)
 

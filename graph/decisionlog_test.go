@@ -16,7 +16,7 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
-// TestDecisionLogLinesThroughGraphQL reproduces SPEC §3 line for line, as
+// TestDecisionLogLinesThroughGraphQL reproduces docs/model.md's Decision logs line for line, as
 // Decision.log returns it and as decisionLog reads it back once stored:
 // deleting a published page, allowed for a user who may publish pages and
 // denied for one who may not, at verbosity 1 and 2, with the tags of every

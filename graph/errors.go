@@ -22,7 +22,8 @@ import (
 // its caller's decision logs are over --decision-log-rate.
 const LimitDecisionLogRate = "decisionLogRate"
 
-// Error codes of SPEC §4, carried in extensions.code.
+// Error codes, carried in extensions.code; docs/api.md lists them with
+// when each is answered.
 const (
 	CodeUnauthenticated     = "UNAUTHENTICATED"
 	CodeForbidden           = "FORBIDDEN"
@@ -70,7 +71,7 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		// Produced by gqlgen itself (parse and validation errors) or
 		// already presented: keep it, with a code if it has none.
 		// Parse and validation errors (GRAPHQL_PARSE_FAILED,
-		// GRAPHQL_VALIDATION_FAILED) are bad input in SPEC §4's terms.
+		// GRAPHQL_VALIDATION_FAILED) are bad input in docs/api.md's terms.
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
 		}

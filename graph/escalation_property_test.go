@@ -67,7 +67,7 @@ func escalationSeed(t *testing.T) uint64 {
 // removeUserFromGroup, grantPerm, revokePerm, grantProjectPerm,
 // revokeProjectPerm, createApiToken (for anyone, superusers and inactive
 // users included), revokeApiToken and createProject. After each, it holds
-// SPEC §4's "no privilege escalation" against the state read back from
+// docs/api.md's "no privilege escalation" (Who may act as whom) against the state read back from
 // the store:
 //   - a user's potential is what its stored flags and stored grants give
 //     it once active: everything for a stored superuser, whether active or

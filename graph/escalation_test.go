@@ -376,7 +376,7 @@ func (h *harness) newEscFixture(t *testing.T, c escalationCase) *escFixture {
 	return e
 }
 
-// TestNoEscalation holds SPEC §4's "nobody but a superuser can grant a
+// TestNoEscalation holds docs/api.md's "nobody but a superuser can grant a
 // permission they do not hold themselves": each attempt is refused with
 // FORBIDDEN and changes nothing, and the same document succeeds for a
 // superuser. The cases marked allowed show the rules do not over-refuse.

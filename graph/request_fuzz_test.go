@@ -28,7 +28,7 @@ import (
 // database, an internal error is a bug.
 var fuzzRequestStatuses = []int{200, 400, 401, 405, 406, 413, 415, 422}
 
-// fuzzErrorCodes are the extensions.code values of SPEC §4 that a request
+// fuzzErrorCodes are the extensions.code values of docs/api.md's Error codes that a request
 // may cause on a healthy database: every code but INTERNAL (which is what
 // a recovered panic or an unexpected database error becomes) and
 // UNAVAILABLE (the database is up). One code from outside the list is
@@ -231,7 +231,7 @@ func checkResponse(t *testing.T, req string, input string, rec *httptest.Respons
 // graph.NewMux: any method, content type, body (or query string, for GET),
 // Accept header and credentials. Whatever it is sent, the handler does not
 // panic, answers a status in fuzzRequestStatuses with a JSON body, and
-// every error in it carries a code of SPEC §4 and no SQL, driver or Go
+// every error in it carries a code of docs/api.md's Error codes and no SQL, driver or Go
 // panic text that the request did not contain.
 func FuzzGraphQLRequest(f *testing.F) {
 	const (

@@ -17,7 +17,7 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
-// Sizes of the guarded list of the statement budget (SPEC §4):
+// Sizes of the guarded list of the statement budget (README, Start; docs/api.md, Who may see what):
 // 1,000 pages spread over 100 projects, 10 each. 100 projects is one full
 // page of Query.projects, so the list spans as many projects as a request
 // can.

@@ -20,7 +20,7 @@ import (
 // The dataset is shaped like an organisation's, not like uniform noise:
 //   - users: every 50th is inactive (2%, Django's deactivated accounts)
 //     and every 1000th is a superuser (0.1%), so that both short cuts of
-//     SPEC §1 appear without dominating;
+//     the decision (docs/model.md) appear without dominating;
 //   - memberships: each user joins MembershipsPerUser distinct groups
 //     drawn uniformly (at most Groups of them);
 //   - grants: Grants distinct grants, each one holder holding one

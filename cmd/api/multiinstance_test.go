@@ -25,7 +25,7 @@ const instanceWindow = 10 * time.Second
 // never flips back.
 func TestTwoInstancesShareOneDatabase(t *testing.T) {
 	if !hasDialect(models.Postgres) {
-		t.Skip("needs PostgreSQL (TEST_DATABASE_URL): the embedded SQLite database is for one process (SPEC §6)")
+		t.Skip("needs PostgreSQL (TEST_DATABASE_URL): the embedded SQLite database is for one process (README, Configuration)")
 	}
 	bin := serverBinary(t)
 	url := dbtest.URL(t, models.Postgres)

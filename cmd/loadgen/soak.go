@@ -49,7 +49,7 @@ type soakReport struct {
 	LogsExpected int64 `json:"decisionLogsExpected"`
 	LogsFound    int64 `json:"decisionLogsFound"`
 	// LogsWhole counts the logs found whose lines end in their RESULT
-	// line, tagged auto (SPEC §3): all of them, if nothing was cut.
+	// line, tagged auto (docs/model.md, Decision logs): all of them, if nothing was cut.
 	LogsWhole  int64    `json:"decisionLogsWhole"`
 	LogsPass   bool     `json:"decisionLogsPass"`
 	LogsDetail []string `json:"decisionLogsDetail,omitempty"`
@@ -70,7 +70,7 @@ type soakReport struct {
 // oracle that shared the server's code would share its mistakes. It reads
 // the database directly, after the server has stopped and flushed.
 
-// referenceSQL decides SPEC §1 for one (user, permission, project) in the
+// referenceSQL decides docs/model.md's decision for one (user, permission, project) in the
 // plainest way: inactive users hold nothing, active superusers
 // everything, and otherwise one grant of the four kinds is enough.
 const referenceSQL = `

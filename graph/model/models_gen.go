@@ -65,7 +65,7 @@ type Decision struct {
 	Permission string `json:"permission"`
 	// The step that decided.
 	Reason DecisionReason `json:"reason"`
-	// The decision's log; null when the server keeps no logs (verbosity 0) and
+	// The decision's log (docs/model.md, Decision logs); null when the server keeps no logs (verbosity 0) and
 	// for an anonymous viewer, whose checks leave no log. Null with FORBIDDEN when
 	// the viewer may not read it (decisionLog(id)'s rule: one's own logs, or
 	// anyone's with authz.view_decisionlog).

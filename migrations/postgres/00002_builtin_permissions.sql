@@ -1,4 +1,4 @@
--- The built-in permissions of SPEC §5, seeded like Django's default
+-- The built-in permissions of docs/model.md, seeded like Django's default
 -- permissions. Permissions defined later at run time are not touched by
 -- the down migration.
 

@@ -1,4 +1,4 @@
--- Object-level rules and decision logs (SPEC §2-§3): pages gain the
+-- Object-level rules and decision logs (docs/model.md): pages gain the
 -- attributes the built-in page rules read, declarative rules get a table,
 -- decision logs get an index per filter of the decisionLogs query and a
 -- tag table, and changes to grants are audited in grant_events.

@@ -1,7 +1,7 @@
 -- A decision log becomes one row: its lines move into decision_logs.entries
 -- as a JSON array of {"text": …, "tags": […]}, in order, and the tag every
 -- log of the engine carries, auto (its last line is the automatic RESULT
--- line, SPEC §3), becomes the auto_tagged flag instead of a row of
+-- line, docs/model.md, Decision logs), becomes the auto_tagged flag instead of a row of
 -- decision_log_tags. A log at the default verbosity was four rows (the
 -- log, two lines, the auto tag) and sixteen index entries; it is now one
 -- row and the ten index entries of decision_logs, and reading a page of

@@ -1,4 +1,4 @@
--- The schema of SPEC §1-§3 for SQLite (foreign keys need PRAGMA foreign_keys=ON, which the DSN sets). Every foreign key says what
+-- The schema of docs/model.md for SQLite (foreign keys need PRAGMA foreign_keys=ON, which the DSN sets). Every foreign key says what
 -- happens on delete: grants, memberships and pages go with their owner, so
 -- that a re-used id can never inherit an old grant; decision logs outlive
 -- the users and projects they mention (SET NULL) because they are an audit

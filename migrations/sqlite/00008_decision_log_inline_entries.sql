@@ -1,7 +1,7 @@
 -- A decision log becomes one row: its lines move into decision_logs.entries
 -- as a JSON array of {"text": …, "tags": […]}, in order, and the tag every
 -- log of the engine carries, auto (its last line is the automatic RESULT
--- line, SPEC §3), becomes the auto_tagged flag instead of a row of
+-- line, docs/model.md, Decision logs), becomes the auto_tagged flag instead of a row of
 -- decision_log_tags (migrations/postgres/00008 says why). The number
 -- follows PostgreSQL's, which has a 00007 that SQLite does not need.
 --

@@ -67,21 +67,30 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", env("GRANTQL_LOG_FORMAT", "text"), "log format: text or json (env GRANTQL_LOG_FORMAT)")
 }
 
-// logger builds the slog logger the settings describe, writing to w.
-func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+// logger builds the slog logger the settings describe, writing to w
+// through wrap (nil: none), a handler of the process's own. Every line
+// logged with a request's context carries its request id once: the
+// request id handler is the outermost, so that graph.WithLogger finds it
+// and does not add a second.
+func (c *config) logger(w io.Writer, wrap func(slog.Handler) slog.Handler) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	// Every line logged with a request's context carries its request id.
+	var h slog.Handler
 	switch strings.ToLower(c.logFormat) {
 	case "text":
-		return slog.New(graph.LogHandler(slog.NewTextHandler(w, opts))), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(graph.LogHandler(slog.NewJSONHandler(w, opts))), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	return slog.New(graph.LogHandler(h)), nil
 }
 
 // engineFlags registers the settings of decisions and decision logs.

@@ -42,6 +42,8 @@ type config struct {
 	limits        graph.Limits
 	development   bool
 	introspection bool
+	corsList      string   // --cors-origins as given
+	corsOrigins   []string // corsList parsed by validateAPI
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -141,10 +143,18 @@ func (c *config) apiFlags(fs *flag.FlagSet) {
 		"development mode: validation errors suggest field names (env GRANTQL_DEV)")
 	fs.BoolVar(&c.introspection, "introspection", parseBool("GRANTQL_INTROSPECTION", true),
 		"answer introspection queries (__schema, __type) (env GRANTQL_INTROSPECTION)")
+	fs.StringVar(&c.corsList, "cors-origins", env("GRANTQL_CORS_ORIGINS", ""),
+		"comma-separated exact origins (scheme://host[:port]) whose browser pages may call the API; none by default, \"*\" refused (env GRANTQL_CORS_ORIGINS)")
 }
 
-// validateAPI reports a limit out of range.
+// validateAPI reports a limit out of range or a CORS origin that is not
+// one, and parses the CORS origins.
 func (c *config) validateAPI() error {
+	origins, err := graph.ParseCORSOrigins(c.corsList)
+	if err != nil {
+		return err
+	}
+	c.corsOrigins = origins
 	l := c.limits
 	switch {
 	case l.Depth < 1:

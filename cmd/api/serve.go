@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics.WatchDatabase(db.SQL())
 	mux, err := graph.NewMux(ctx, engine, store, db, graph.WithLimits(cfg.limits),
 		graph.WithDevelopment(cfg.development), graph.WithIntrospection(cfg.introspection),
-		graph.WithMetrics(metrics), graph.WithLogger(log))
+		graph.WithMetrics(metrics), graph.WithLogger(log), graph.WithCORSOrigins(cfg.corsOrigins))
 	if err != nil {
 		return err
 	}

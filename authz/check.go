@@ -19,6 +19,14 @@ type Decision struct {
 	// every backend abstained. When an object rule decided, it is the
 	// backend whose project-level allow the rule confirmed or overruled.
 	Backend string
+	// Missing names, for a deny by an object rule (DENIED_BY_RULE), the
+	// permission the rule checked (RuleContext.Check) and found the user
+	// lacks, such as projects.publish_page for a change to a published
+	// page: what the user would need. When that permission was itself
+	// denied by its own rule for another, Missing is the other. Empty for
+	// every other decision, and for a rule that denied without such a
+	// check.
+	Missing string
 }
 
 // Anonymous is the user id of a caller without credentials.

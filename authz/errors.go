@@ -58,9 +58,31 @@ type DeniedError struct {
 	Perm    string
 	Project int64 // 0 for a global permission
 	Reason  Reason
+	// Missing is, when an object rule denied Perm for want of another
+	// permission, that permission (Decision.Missing): the one the user
+	// lacks, where Perm may be one they hold. Empty otherwise.
+	Missing string
+}
+
+// Needed returns the permission the user lacks: Missing when a rule named
+// one, Perm otherwise.
+func (e *DeniedError) Needed() string {
+	if e.Missing != "" {
+		return e.Missing
+	}
+	return e.Perm
 }
 
 func (e *DeniedError) Error() string {
+	if e.Missing != "" {
+		// The user may hold Perm: the message names what they lack.
+		where := ""
+		if e.Project != 0 {
+			where = fmt.Sprintf(" in project %d", e.Project)
+		}
+		return fmt.Sprintf("permission %s denied%s: a rule on the object makes %s need it too (%s)",
+			e.Missing, where, e.Perm, e.Reason)
+	}
 	if e.Project == 0 {
 		return fmt.Sprintf("permission %s denied (%s)", e.Perm, e.Reason)
 	}

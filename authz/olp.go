@@ -411,7 +411,7 @@ func (r *checkRun) runRule(ctx context.Context, rule Rule, perm string, project 
 	case allowed:
 		d.Reason = ReasonObjectRule
 	default:
-		d.Allowed, d.Reason = false, ReasonDeniedByRule
+		d.Allowed, d.Reason, d.Missing = false, ReasonDeniedByRule, rc.missing
 	}
 	if !r.lines {
 		return d, nil, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -77,17 +78,18 @@ func TestCheckObjectPageRules(t *testing.T) {
 			obj     *authz.Object
 			allowed bool
 			reason  authz.Reason
+			missing string // Decision.Missing
 		}{
-			{"alice deletes a published page", w.alice, deletePage, page("17", true), true, authz.ReasonObjectRule},
-			{"bob deletes a published page", w.bob, deletePage, page("17", true), false, authz.ReasonDeniedByRule},
-			{"bob changes a published page", w.bob, changePage, page("17", true), false, authz.ReasonDeniedByRule},
-			{"bob deletes a draft", w.bob, deletePage, page("18", false), true, authz.ReasonObjectRule},
-			{"bob views a published page: no rule", w.bob, viewPage, page("17", true), true, authz.ReasonProjectGroup},
-			{"carol deletes a draft: project-level deny", w.carol, deletePage, page("18", false), false, authz.ReasonNoGrant},
-			{"anonymous deletes a draft", authz.Anonymous, deletePage, page("18", false), false, authz.ReasonAnonymous},
-			{"root deletes a published page", w.root, deletePage, page("17", true), true, authz.ReasonSuperuser},
-			{"a page without published fails closed", w.alice, deletePage, &authz.Object{Type: "Page", ID: "19"}, false, authz.ReasonDeniedByRule},
-			{"a project-level check", w.bob, deletePage, nil, true, authz.ReasonProjectGroup},
+			{"alice deletes a published page", w.alice, deletePage, page("17", true), true, authz.ReasonObjectRule, ""},
+			{"bob deletes a published page", w.bob, deletePage, page("17", true), false, authz.ReasonDeniedByRule, publishPage},
+			{"bob changes a published page", w.bob, changePage, page("17", true), false, authz.ReasonDeniedByRule, publishPage},
+			{"bob deletes a draft", w.bob, deletePage, page("18", false), true, authz.ReasonObjectRule, ""},
+			{"bob views a published page: no rule", w.bob, viewPage, page("17", true), true, authz.ReasonProjectGroup, ""},
+			{"carol deletes a draft: project-level deny", w.carol, deletePage, page("18", false), false, authz.ReasonNoGrant, ""},
+			{"anonymous deletes a draft", authz.Anonymous, deletePage, page("18", false), false, authz.ReasonAnonymous, ""},
+			{"root deletes a published page", w.root, deletePage, page("17", true), true, authz.ReasonSuperuser, ""},
+			{"a page without published fails closed", w.alice, deletePage, &authz.Object{Type: "Page", ID: "19"}, false, authz.ReasonDeniedByRule, ""},
+			{"a project-level check", w.bob, deletePage, nil, true, authz.ReasonProjectGroup, ""},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -95,8 +97,8 @@ func TestCheckObjectPageRules(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CheckObject(%s) error = %v", tc.perm, err)
 				}
-				if d.Allowed != tc.allowed || d.Reason != tc.reason {
-					t.Errorf("CheckObject(%s) = %v/%s, want %v/%s", tc.perm, d.Allowed, d.Reason, tc.allowed, tc.reason)
+				if d.Allowed != tc.allowed || d.Reason != tc.reason || d.Missing != tc.missing {
+					t.Errorf("CheckObject(%s) = %v/%s/missing %q, want %v/%s/missing %q", tc.perm, d.Allowed, d.Reason, d.Missing, tc.allowed, tc.reason, tc.missing)
 				}
 				if d.Allowed && d.Reason == authz.ReasonObjectRule && d.Backend != authz.BuiltinBackendName {
 					t.Errorf("CheckObject(%s).Backend = %q, want %q (the project-level allow's)", tc.perm, d.Backend, authz.BuiltinBackendName)
@@ -486,5 +488,62 @@ func TestObjectCacheClearedByWrites(t *testing.T) {
 			auto("RESULT: Permission Granted"),
 		}
 		assertEntries(t, "log after the grant", want, l.Entries)
+	})
+}
+
+// TestDeniedNamesMissing: a rule's deny for want of a permission it
+// checked names that permission (Decision.Missing, DeniedError.Needed and
+// its message), the innermost one along a chain of rules, whether the rule
+// is Go or CEL; a deny with nothing to name names the asked permission.
+func TestDeniedNamesMissing(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, db *models.DB) {
+		w := newCELWorld(t, db)
+		// Deleting a Report needs changing it, and changing it needs
+		// publishing (Go rules); viewing a secret Memo needs publishing
+		// (CEL); changing a Memo is refused without a check.
+		w.f.must(w.f.e.RegisterRule(deletePage, "Report", func(_ context.Context, rc *authz.RuleContext) (bool, error) {
+			return rc.Check(changePage)
+		}))
+		w.f.must(w.f.e.RegisterRule(changePage, "Report", func(_ context.Context, rc *authz.RuleContext) (bool, error) {
+			return rc.Check(publishPage)
+		}))
+		w.createRule(viewPage, "Memo", `hasPerm("projects.publish_page")`)
+		w.createRule(changePage, "Memo", `false`)
+		report := &authz.Object{Type: "Report", ID: "r1"}
+		memo := &authz.Object{Type: "Memo", ID: "m1"}
+		cases := []struct {
+			name   string
+			user   int64
+			perm   string
+			obj    *authz.Object
+			needed string // "": allowed
+		}{
+			{"a published page, Page rule", w.bob, changePage, page("17", true), publishPage},
+			{"a chain of Go rules names the innermost", w.bob, deletePage, report, publishPage},
+			{"a CEL rule's hasPerm", w.bob, viewPage, memo, publishPage},
+			{"a rule that checks nothing names the asked permission", w.bob, changePage, memo, changePage},
+			{"a project-level deny names the asked permission", w.carol, changePage, page("17", true), changePage},
+			{"allowed along the chain", w.alice, deletePage, report, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				err := w.f.e.RequireObject(w.f.ctx, tc.user, tc.perm, w.docs, tc.obj)
+				if tc.needed == "" {
+					if err != nil {
+						t.Fatalf("RequireObject(%s) = %v, want nil", tc.perm, err)
+					}
+					return
+				}
+				var denied *authz.DeniedError
+				if !errors.As(err, &denied) {
+					t.Fatalf("RequireObject(%s) = %v, want a *DeniedError", tc.perm, err)
+				}
+				wantMsg := fmt.Sprintf("permission %s denied in project %d", tc.needed, w.docs)
+				if denied.Needed() != tc.needed || denied.Perm != tc.perm || !strings.HasPrefix(err.Error(), wantMsg) {
+					t.Errorf("RequireObject(%s) = %+v (%q), want Needed() %s, Perm %s and a message starting %q",
+						tc.perm, denied, err, tc.needed, tc.perm, wantMsg)
+				}
+			})
+		}
 	})
 }

@@ -36,7 +36,7 @@ func denied(d Decision) error {
 	if d.Reason == ReasonAnonymous {
 		return errSignIn("do this")
 	}
-	return &DeniedError{Perm: d.Perm, Project: d.Project, Reason: d.Reason}
+	return &DeniedError{Perm: d.Perm, Project: d.Project, Reason: d.Reason, Missing: d.Missing}
 }
 
 // Require returns nil when actor holds perm globally, an

@@ -56,6 +56,8 @@ type RuleContext struct {
 	// err is why User or Project could not load; it replaces the rule's
 	// answer.
 	err error
+	// missing is the first permission Check found denied (Decision.Missing).
+	missing string
 }
 
 // User returns what rules see of the user the check is about. It loads on
@@ -118,6 +120,12 @@ func (rc *RuleContext) Check(perm string) (bool, error) {
 	if rc.run.lines {
 		for _, l := range body {
 			rc.log.add(LogEntry{Text: nestedIndent + l.Text, Tags: l.Tags})
+		}
+	}
+	if !d.Allowed && rc.missing == "" {
+		rc.missing = perm
+		if d.Missing != "" {
+			rc.missing = d.Missing
 		}
 	}
 	return d.Allowed, nil

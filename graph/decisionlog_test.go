@@ -539,7 +539,9 @@ func TestDecisionLogSources(t *testing.T) {
 		const requestID = "sources-1"
 		q := fmt.Sprintf(`mutation { deletePage(id: %q) }`, gid(page.ID))
 		res, header := h.post(t, editor.Token, requestID, q, nil)
-		wantError(t, q, res, errWant{code: "FORBIDDEN", path: "deletePage", perm: authz.PermDeletePage, project: gid(project.ID)})
+		// The page is published: the error names publish_page, which
+		// the editor lacks, rather than the delete_page they hold.
+		wantError(t, q, res, errWant{code: "FORBIDDEN", path: "deletePage", perm: authz.PermPublishPage, project: gid(project.ID)})
 		if got := header.Get("X-Request-Id"); got != requestID {
 			t.Errorf("X-Request-Id = %q, want %q", got, requestID)
 		}

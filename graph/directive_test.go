@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,7 +263,8 @@ func TestDirective(t *testing.T) {
 
 // TestDirectivePartialData: a denied field is null beside the allowed ones
 // of the same response, with one error per denial, and viewerPermissions
-// and viewerCan answer for the denied project without an error.
+// and viewerCan answer for the denied project without an error; a
+// viewerCan of a name that is not a permission errs alone.
 func TestDirectivePartialData(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		h := newHarness(t, db)
@@ -299,6 +301,23 @@ func TestDirectivePartialData(t *testing.T) {
 			wantData(t, q, h.do(t, v.Token, q),
 				`{"a": {"viewerPermissions": ["projects.view_project"], "add": false, "view": false, "user": false}}`)
 		})
+
+		// A name that is not a permission is an error on viewerCan alone:
+		// null there, and the project's other fields kept.
+		for _, c := range []struct{ perm, code string }{
+			{"projects.veiw_page", "UNKNOWN_PERMISSION"},
+			{"1projects.view_page", "MALFORMED_PERMISSION"},
+		} {
+			t.Run("viewerCan of "+c.perm, func(t *testing.T) {
+				q := fmt.Sprintf(`{ project(id: %q) { name viewerPermissions viewerCan(perm: %q) } }`, gid(b.ID), c.perm)
+				res := h.do(t, v.Token, q)
+				wantError(t, q, res, errWant{code: c.code, path: "project.viewerCan", msg: []string{strconv.Quote(c.perm)}})
+				want := fmt.Sprintf(`{"project": {"name": %q, "viewerPermissions": ["projects.view_page", "projects.view_project"], "viewerCan": null}}`, b.Name)
+				if normJSON(t, string(res.Data)) != normJSON(t, want) {
+					t.Errorf("%s: data = %s, want %s", q, res.Data, normJSON(t, want))
+				}
+			})
+		}
 
 		t.Run("created pages, one readable", func(t *testing.T) {
 			w := h.mustUser(t, "w")

@@ -115,7 +115,7 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		}
 		var denied *authz.DeniedError
 		if errors.As(err, &denied) {
-			out.Extensions["permission"] = denied.Perm
+			out.Extensions["permission"] = denied.Needed()
 			if denied.Project != 0 {
 				out.Extensions["project"] = formatID(denied.Project)
 			}

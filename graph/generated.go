@@ -341,7 +341,7 @@ type PageConnectionResolver interface {
 type ProjectResolver interface {
 	Pages(ctx context.Context, obj *model.Project, first *int, after *string) (*model.PageConnection, error)
 	ViewerPermissions(ctx context.Context, obj *model.Project) ([]string, error)
-	ViewerCan(ctx context.Context, obj *model.Project, perm string) (bool, error)
+	ViewerCan(ctx context.Context, obj *model.Project, perm string) (*bool, error)
 }
 type ProjectConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.ProjectConnection) (int, error)
@@ -2248,10 +2248,14 @@ type Project {
   """
   viewerPermissions: [String!]!
   """
-  Whether the viewer holds the permission in this project; false, never an
-  error, for a denial.
+  Whether the viewer holds the permission in this project: false for a
+  denial, which is never an error. A name that is not a permission is: a
+  malformed name (MALFORMED_PERMISSION) or one the registry does not hold
+  (UNKNOWN_PERMISSION) answers null with an error on this field alone, so
+  that a typo never reads as a denial and the project's other fields are
+  kept.
   """
-  viewerCan("The permission, app_label.codename." perm: String!): Boolean!
+  viewerCan("The permission, app_label.codename." perm: String!): Boolean
 }
 
 """
@@ -7262,11 +7266,11 @@ func (ec *executionContext) _Project_viewerCan(ctx context.Context, field graphq
 			return ec.Resolvers.Project().ViewerCan(ctx, obj, fc.Args["perm"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Project_viewerCan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -12281,7 +12285,7 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 					}
 				}()
 				res = ec._Project_viewerCan(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res

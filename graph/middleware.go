@@ -174,7 +174,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // LogHandler returns a slog handler that adds, to every record logged with
 // a request's context, the request's id as request_id; records logged
 // without one pass through as they are. Wrapping a handler twice adds the
-// id once.
+// id once, even with other handlers between the two (a record that already
+// holds a request_id is left as it is), so that a JSON line never holds the
+// key twice.
 func LogHandler(h slog.Handler) slog.Handler {
 	if _, ok := h.(requestIDHandler); ok {
 		return h
@@ -185,10 +187,23 @@ func LogHandler(h slog.Handler) slog.Handler {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := authz.RequestIDFrom(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+	if id := authz.RequestIDFrom(ctx); id != "" && !hasAttr(r, requestIDKey) {
+		r.AddAttrs(slog.String(requestIDKey, id))
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// requestIDKey is the key of the request id in log lines.
+const requestIDKey = "request_id"
+
+// hasAttr reports whether r holds a top-level attribute named key.
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -235,14 +235,31 @@ func TestRequestLog(t *testing.T) {
 }
 
 // TestLogHandler: LogHandler adds the request id of the context to a line,
-// once however often it wraps a handler, and none without one.
+// once however often it wraps a handler, with or without other handlers
+// between the wrappings, and none without one.
 func TestLogHandler(t *testing.T) {
-	var b logBuffer
-	logger := slog.New(graph.LogHandler(graph.LogHandler(slog.NewJSONHandler(&b, nil))))
-	logger.InfoContext(authz.WithRequestID(context.Background(), "r1"), "with")
-	logger.Info("without")
-	lines := b.lines(t)
-	if len(lines) != 2 || lines[0]["request_id"] != "r1" || strings.Count(b.String(), "request_id") != 1 {
-		t.Errorf("LogHandler lines = %s, want request_id r1 once, on the first", b.String())
+	for _, c := range []struct {
+		name string
+		wrap func(slog.Handler) slog.Handler
+	}{
+		{"twice", func(h slog.Handler) slog.Handler { return graph.LogHandler(graph.LogHandler(h)) }},
+		{"twice, another handler between", func(h slog.Handler) slog.Handler {
+			return graph.LogHandler(passThrough{graph.LogHandler(h)})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b logBuffer
+			logger := slog.New(c.wrap(slog.NewJSONHandler(&b, nil)))
+			logger.InfoContext(authz.WithRequestID(context.Background(), "r1"), "with")
+			logger.Info("without")
+			lines := b.lines(t)
+			if len(lines) != 2 || lines[0]["request_id"] != "r1" || strings.Count(b.String(), "request_id") != 1 {
+				t.Errorf("LogHandler lines = %s, want request_id r1 once, on the first", b.String())
+			}
+		})
 	}
 }
+
+// passThrough is a handler that wraps another, as a process's own
+// handlers (a buffer's flushing) do.
+type passThrough struct{ slog.Handler }

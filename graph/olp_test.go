@@ -76,8 +76,9 @@ func TestPageMutationsAndRules(t *testing.T) {
 			published bool // the page's state before the mutation
 			doc       string
 			// want is the data when allowed, with %s for the page id;
-			// forbidden is the permission named by the FORBIDDEN error
-			// otherwise.
+			// forbidden is the permission the FORBIDDEN error names
+			// otherwise (extensions.permission and the start of its
+			// message): the one the viewer lacks, not one they hold.
 			want      string
 			forbidden string
 			field     string
@@ -95,7 +96,7 @@ func TestPageMutationsAndRules(t *testing.T) {
 			{name: "updatePage unpublished, change_page only", who: editor, doc: updateDoc,
 				want: `{"updatePage": {"id": %q, "title": "changed", "published": false}}`, after: pageState{exists: true, title: "changed"}},
 			{name: "updatePage published, change_page only", who: editor, published: true, doc: updateDoc,
-				forbidden: authz.PermChangePage, field: "updatePage", after: pageState{exists: true, published: true, title: "page"}},
+				forbidden: authz.PermPublishPage, field: "updatePage", after: pageState{exists: true, published: true, title: "page"}},
 			{name: "updatePage published, with publish_page", who: publisher, published: true, doc: updateDoc,
 				want: `{"updatePage": {"id": %q, "title": "changed", "published": true}}`, after: pageState{exists: true, published: true, title: "changed"}},
 			{name: "updatePage published, superuser", who: h.root, published: true, doc: updateDoc,
@@ -106,7 +107,7 @@ func TestPageMutationsAndRules(t *testing.T) {
 			{name: "deletePage unpublished, delete_page only", who: editor, doc: deleteDoc,
 				want: `{"deletePage": true}`, after: pageState{}},
 			{name: "deletePage published, delete_page only", who: editor, published: true, doc: deleteDoc,
-				forbidden: authz.PermDeletePage, field: "deletePage", after: pageState{exists: true, published: true, title: "page"}},
+				forbidden: authz.PermPublishPage, field: "deletePage", after: pageState{exists: true, published: true, title: "page"}},
 			{name: "deletePage published, with publish_page", who: publisher, published: true, doc: deleteDoc,
 				want: `{"deletePage": true}`, after: pageState{}},
 			{name: "deletePage published, superuser", who: h.root, published: true, doc: deleteDoc,
@@ -123,7 +124,8 @@ func TestPageMutationsAndRules(t *testing.T) {
 				id := gid(page.ID)
 				got := h.do(t, tc.who.Token, tc.doc, "id", id)
 				if tc.forbidden != "" {
-					wantError(t, tc.name, got, errWant{code: "FORBIDDEN", path: tc.field, perm: tc.forbidden, project: pid})
+					wantError(t, tc.name, got, errWant{code: "FORBIDDEN", path: tc.field, perm: tc.forbidden, project: pid,
+						msg: []string{"permission " + tc.forbidden + " denied in project " + pid}})
 				} else {
 					want := tc.want
 					if strings.Contains(want, "%q") {

@@ -471,17 +471,18 @@ func (r *projectResolver) ViewerPermissions(ctx context.Context, obj *model.Proj
 }
 
 // ViewerCan is the resolver for the viewerCan field: false, never an
-// error, for a denial.
-func (r *projectResolver) ViewerCan(ctx context.Context, obj *model.Project, perm string) (bool, error) {
+// error, for a denial; null with the error for a permission name that is
+// malformed or unknown (or a check that failed), on this field alone.
+func (r *projectResolver) ViewerCan(ctx context.Context, obj *model.Project, perm string) (*bool, error) {
 	viewer := viewerID(ctx)
 	if err := gqlauthz.PrefetchSiblings(ctx, r.Engine, viewer, obj.DBID); err != nil {
-		return false, err
+		return nil, err
 	}
 	d, err := r.Engine.HasProjectPerm(ctx, viewer, perm, obj.DBID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return d.Allowed, nil
+	return &d.Allowed, nil
 }
 
 // TotalCount is the resolver for the totalCount field.

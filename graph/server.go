@@ -39,6 +39,7 @@ type options struct {
 	development   bool
 	introspection bool
 	metrics       *Metrics
+	corsOrigins   []string     // the exact origins whose browsers may call; none by default
 	logger        *slog.Logger // nil: no request lines, panics to slog.Default()
 }
 
@@ -189,8 +190,9 @@ func NewGuard(engine *authz.Engine, store *models.Store) *gqlauthz.Guard {
 // /graphql (behind bearer-token authentication, with the limits of
 // requests and a deadline), /healthz (the process is up), /readyz (the
 // database answers; 503 otherwise) and, given WithMetrics, /metrics.
-// Every route gets a request id (X-Request-Id), and a panic answers a
-// bare INTERNAL error.
+// Every route gets a request id (X-Request-Id), answers the preflights of
+// cross-origin requests (WithCORSOrigins), and a panic answers a bare
+// INTERNAL error.
 func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db Pinger, opts ...Option) (http.Handler, error) {
 	o := newOptions(opts)
 	gql, err := NewGraphQLHandler(ctx, engine, store, opts...)
@@ -216,5 +218,5 @@ func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db P
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return o.observe(recoverPanics(o.panicLogger(), mux)), nil
+	return o.observe(o.cors(recoverPanics(o.panicLogger(), mux))), nil
 }

@@ -123,15 +123,25 @@ func jsonKindName(kind string) string {
 }
 
 // unsupportedRequest is the GraphQL endpoint's last transport: it takes
-// every request that GET and POST do not, and refuses it with a status
-// and a coded error that say what the endpoint reads.
+// every request that GET and POST do not, answers OPTIONS with the
+// methods the endpoint takes (204; NewMux answers a browser's preflight
+// before it gets here), and refuses the rest with a status and a coded
+// error that say what the endpoint reads.
 type unsupportedRequest struct{}
 
 func (unsupportedRequest) Supports(*http.Request) bool { return true }
 
+// endpointMethods are the methods of the GraphQL endpoint, for Allow.
+const endpointMethods = "GET, POST, OPTIONS"
+
 func (unsupportedRequest) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", endpointMethods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET, POST")
+		w.Header().Set("Allow", endpointMethods)
 		writeHTTPError(w, http.StatusMethodNotAllowed, CodeBadUserInput,
 			"the GraphQL endpoint takes GET and POST requests, not "+r.Method)
 		return

@@ -57,8 +57,8 @@ func TestRefusedRequestsSayWhy(t *testing.T) {
 				if rec.Code != c.status || e.Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(e.Message, c.message) {
 					t.Errorf("%s = %d %s, want %d, BAD_USER_INPUT and a message with %q", c.name, rec.Code, rec.Body, c.status, c.message)
 				}
-				if c.status == http.StatusMethodNotAllowed && rec.Header().Get("Allow") != "GET, POST" {
-					t.Errorf("%s: Allow = %q, want \"GET, POST\"", c.name, rec.Header().Get("Allow"))
+				if c.status == http.StatusMethodNotAllowed && rec.Header().Get("Allow") != "GET, POST, OPTIONS" {
+					t.Errorf("%s: Allow = %q, want \"GET, POST, OPTIONS\"", c.name, rec.Header().Get("Allow"))
 				}
 			})
 		}

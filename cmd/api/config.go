@@ -42,6 +42,8 @@ type config struct {
 	limits        graph.Limits
 	development   bool
 	introspection bool
+	corsList      string   // --cors-origins as given
+	corsOrigins   []string // corsList parsed by validateAPI
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -67,21 +69,30 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", env("GRANTQL_LOG_FORMAT", "text"), "log format: text or json (env GRANTQL_LOG_FORMAT)")
 }
 
-// logger builds the slog logger the settings describe, writing to w.
-func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+// logger builds the slog logger the settings describe, writing to w
+// through wrap (nil: none), a handler of the process's own. Every line
+// logged with a request's context carries its request id once: the
+// request id handler is the outermost, so that graph.WithLogger finds it
+// and does not add a second.
+func (c *config) logger(w io.Writer, wrap func(slog.Handler) slog.Handler) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	// Every line logged with a request's context carries its request id.
+	var h slog.Handler
 	switch strings.ToLower(c.logFormat) {
 	case "text":
-		return slog.New(graph.LogHandler(slog.NewTextHandler(w, opts))), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(graph.LogHandler(slog.NewJSONHandler(w, opts))), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	return slog.New(graph.LogHandler(h)), nil
 }
 
 // engineFlags registers the settings of decisions and decision logs.
@@ -132,10 +143,18 @@ func (c *config) apiFlags(fs *flag.FlagSet) {
 		"development mode: validation errors suggest field names (env GRANTQL_DEV)")
 	fs.BoolVar(&c.introspection, "introspection", parseBool("GRANTQL_INTROSPECTION", true),
 		"answer introspection queries (__schema, __type) (env GRANTQL_INTROSPECTION)")
+	fs.StringVar(&c.corsList, "cors-origins", env("GRANTQL_CORS_ORIGINS", ""),
+		"comma-separated exact origins (scheme://host[:port]) whose browser pages may call the API; none by default, \"*\" refused (env GRANTQL_CORS_ORIGINS)")
 }
 
-// validateAPI reports a limit out of range.
+// validateAPI reports a limit out of range or a CORS origin that is not
+// one, and parses the CORS origins.
 func (c *config) validateAPI() error {
+	origins, err := graph.ParseCORSOrigins(c.corsList)
+	if err != nil {
+		return err
+	}
+	c.corsOrigins = origins
 	l := c.limits
 	switch {
 	case l.Depth < 1:

@@ -20,9 +20,9 @@ import (
 	"github.com/grantql/grantql/models"
 )
 
-// TestAPIFlags: the limits, development mode and introspection come from
-// flags, whose defaults come from the environment, and a limit below 1 is
-// refused.
+// TestAPIFlags: the limits, development mode, introspection and the CORS
+// origins come from flags, whose defaults come from the environment, and
+// a limit below 1 or an origin that is not exact is refused.
 func TestAPIFlags(t *testing.T) {
 	defaults := graph.Limits{Depth: graph.DefaultDepth, Complexity: graph.DefaultComplexity, ParserTokens: graph.DefaultParserTokens,
 		BodyBytes: graph.DefaultBodyBytes, CheckMany: graph.DefaultCheckMany, RequestTimeout: graph.DefaultRequestTimeout}
@@ -34,6 +34,7 @@ func TestAPIFlags(t *testing.T) {
 		limits        graph.Limits
 		dev           bool
 		introspection bool
+		cors          []string
 		invalid       string // a substring of the validation error
 	}{
 		{name: "defaults", limits: defaults, introspection: true},
@@ -46,6 +47,12 @@ func TestAPIFlags(t *testing.T) {
 			limits: with(func(l *graph.Limits) { l.Depth, l.RequestTimeout = 7, 250*time.Millisecond }), dev: true},
 		{name: "flag over environment", env: map[string]string{"GRANTQL_MAX_CHECK_MANY": "5"}, args: []string{"--max-check-many", "6"},
 			limits: with(func(l *graph.Limits) { l.CheckMany = 6 }), introspection: true},
+		{name: "CORS origins", args: []string{"--cors-origins", "http://localhost:5173, https://App.example"},
+			limits: defaults, introspection: true, cors: []string{"http://localhost:5173", "https://app.example"}},
+		{name: "CORS origins from the environment", env: map[string]string{"GRANTQL_CORS_ORIGINS": "https://app.example"},
+			limits: defaults, introspection: true, cors: []string{"https://app.example"}},
+		{name: "CORS wildcard", args: []string{"--cors-origins", "*"}, invalid: "wildcard"},
+		{name: "CORS origin with a path", env: map[string]string{"GRANTQL_CORS_ORIGINS": "https://app.example/"}, invalid: "trailing /"},
 		{name: "depth 0", args: []string{"--max-depth", "0"}, invalid: "max depth 0"},
 		{name: "body of no bytes", args: []string{"--max-body-bytes", "0"}, invalid: "max body bytes 0"},
 		{name: "no time", args: []string{"--request-timeout", "0s"}, invalid: "request timeout 0s"},
@@ -77,6 +84,9 @@ func TestAPIFlags(t *testing.T) {
 			if cfg.development != c.dev || cfg.introspection != c.introspection {
 				t.Errorf("dev, introspection = %v, %v, want %v, %v", cfg.development, cfg.introspection, c.dev, c.introspection)
 			}
+			if diff := cmp.Diff(c.cors, cfg.corsOrigins); diff != "" {
+				t.Errorf("CORS origins mismatch (-want +got):\n%s", diff)
+			}
 		})
 	}
 }
@@ -84,13 +94,16 @@ func TestAPIFlags(t *testing.T) {
 // TestServeOperations runs serve with limits of its own, a pool of 5
 // connections and JSON logs: a query over its depth is refused,
 // introspection is off, /metrics serves the service's metrics (the pool's
-// bound and the collector's target among them) without a token, and the request lines carry the
-// request id and the viewer but never the token.
+// bound and the collector's target among them) without a token, a
+// preflight from the one CORS origin is answered and another's refused,
+// and the request lines carry the request id and the viewer but never the
+// token.
 func TestServeOperations(t *testing.T) {
 	for _, dialect := range dbtest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			srv := serveInProcess(t, "--database-url", dbtest.URL(t, dialect),
-				"--log-format", "json", "--max-depth", "1", "--introspection=false", "--db-max-conns", "5")
+				"--log-format", "json", "--max-depth", "1", "--introspection=false", "--db-max-conns", "5",
+				"--cors-origins", "http://localhost:5173")
 			addr, token := srv.addr, srv.adminToken()
 
 			post := func(query, requestID string) (int, string) {
@@ -119,6 +132,28 @@ func TestServeOperations(t *testing.T) {
 			}
 			if status, body := post("query Me { viewer { username } }", "allowed-one"); status != http.StatusOK || !strings.Contains(body, "admin") {
 				t.Errorf("query Me = %d %s, want the admin", status, body)
+			}
+
+			// The CORS origins reach the routes: a preflight from the
+			// frontend is answered, one from elsewhere refused.
+			for _, c := range []struct {
+				origin, allowOrigin string
+				status              int
+			}{
+				{"http://localhost:5173", "http://localhost:5173", http.StatusNoContent},
+				{"http://localhost:5174", "", http.StatusForbidden},
+			} {
+				req, _ := http.NewRequest(http.MethodOptions, "http://"+addr+"/graphql", nil)
+				req.Header.Set("Origin", c.origin)
+				req.Header.Set("Access-Control-Request-Method", "POST")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if got := res.Header.Get("Access-Control-Allow-Origin"); res.StatusCode != c.status || got != c.allowOrigin {
+					t.Errorf("preflight from %s = %d, Access-Control-Allow-Origin %q; want %d, %q", c.origin, res.StatusCode, got, c.status, c.allowOrigin)
+				}
 			}
 
 			metrics := getMetrics(t, addr)

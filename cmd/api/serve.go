@@ -84,11 +84,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	lines := newLogBuffer(stderr, logFlushEvery)
 	defer lines.Close()
-	log, err := cfg.logger(lines)
+	log, err := cfg.logger(lines, func(h slog.Handler) slog.Handler { return flushingHandler{Handler: h, buf: lines} })
 	if err != nil {
 		return err
 	}
-	log = slog.New(flushingHandler{Handler: log.Handler(), buf: lines})
 	slog.SetDefault(log)
 	if cfg.debugAddr != "" {
 		stopDebug, err := startDebug(cfg.debugAddr, log)
@@ -179,7 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics.WatchDatabase(db.SQL())
 	mux, err := graph.NewMux(ctx, engine, store, db, graph.WithLimits(cfg.limits),
 		graph.WithDevelopment(cfg.development), graph.WithIntrospection(cfg.introspection),
-		graph.WithMetrics(metrics), graph.WithLogger(log))
+		graph.WithMetrics(metrics), graph.WithLogger(log), graph.WithCORSOrigins(cfg.corsOrigins))
 	if err != nil {
 		return err
 	}

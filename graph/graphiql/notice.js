@@ -25,8 +25,8 @@ for (const name of direct) {
   out.push(`- ${name} ${p.version} (${p.license})`);
 }
 out.push("");
-out.push("graphiql.min.js bundles GraphiQL's own dependencies. These are the packages installed");
-out.push("with the three above, and their licences:");
+out.push("graphiql.min.js bundles GraphiQL's own dependencies, at the versions of its build. These");
+out.push("are the packages npm installs with the three above, and their licences:");
 out.push("");
 out.push("| package | version | licence |");
 out.push("| --- | --- | --- |");

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/graph"
 	"github.com/grantql/grantql/internal/dbtest"
@@ -178,7 +179,7 @@ func (p *pageProblems) all() []string {
 // answered under the default limits, so the docs explorer shows the
 // schema's descriptions, a query typed into the editor with a bearer token
 // typed into the headers pane shows the viewer, and the token is not kept
-// in the browser's storage. The server is the real one (NewMux) over
+// in the browser's storage (nor can the settings be told to keep it). The server is the real one (NewMux) over
 // SQLite: the page's files involve no database, and the query's path
 // through the database runs on both in TestViewerOverHTTP.
 func TestGraphiQLInBrowser(t *testing.T) {
@@ -263,6 +264,27 @@ func TestGraphiQLInBrowser(t *testing.T) {
 		t.Fatalf("docs explorer: %v; problems: %q; page: %.3000s", err, problems.all(), html)
 	}
 	screenshot(t, ctx, filepath.Join(shots, "docs-explorer.png"))
+
+	// The settings offer no switch to keep headers in the browser.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button[aria-label="Open settings dialog"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".graphiql-dialog")),
+	); err != nil {
+		t.Fatalf("open the settings: %v", err)
+	}
+	settings, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".graphiql-dialog").innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(settings, "Theme") || strings.Contains(settings, "Persist headers") {
+		t.Errorf("the settings dialog says %q, want its theme and no switch to persist headers", settings)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent(chromedp.CSS(".graphiql-dialog")),
+	); err != nil {
+		t.Fatalf("close the settings: %v", err)
+	}
 
 	// A token typed into the headers pane and a query typed into the
 	// editor: the result shows the token's user. The editors close

@@ -46,6 +46,8 @@
     React.createElement(GraphiQL, {
       fetcher: GraphiQL.createFetcher({ url: url }),
       shouldPersistHeaders: false,
+      // No switch in the settings to turn it on.
+      showPersistHeadersSettings: false,
       storage: headerlessStorage,
       defaultEditorToolsVisibility: "headers",
     })

@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the server binary into bin/grantql.
@@ -74,6 +74,10 @@ soak: build loadgen ## Run the 10-minute soak on PostgreSQL (mixed traffic, 5% w
 generate: ## Regenerate the GraphQL code from schema.graphqls and gqlgen.yml (and the gqlauthz example's).
 	$(GO) tool gqlgen generate
 	cd authz/gqlauthz/internal/example && $(GO) tool gqlgen generate
+
+.PHONY: graphiql-assets
+graphiql-assets: ## Refresh GraphiQL's embedded files from npm, at the exact versions of graph/graphiql/package.json (needs npm).
+	./graph/graphiql/assets.sh
 
 .PHONY: lint
 lint: ## Check formatting and run go vet.

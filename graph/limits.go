@@ -21,7 +21,8 @@ import (
 // request over a limit is refused with BAD_USER_INPUT before anything of
 // it runs. A zero field takes its default.
 type Limits struct {
-	// Depth bounds how deeply selection sets nest (DefaultDepth).
+	// Depth bounds how deeply selection sets nest (DefaultDepth); an
+	// operation that only introspects has IntrospectionDepth instead.
 	Depth int
 	// Complexity bounds the cost of an operation (DefaultComplexity).
 	Complexity int
@@ -40,12 +41,23 @@ type Limits struct {
 const (
 	// DefaultDepth is the default of Limits.Depth. The depth of an
 	// operation is the number of selection sets nested below its own,
-	// fragments expanded: `{ viewer { id } }` is 1 deep. GraphiQL's
-	// introspection query, the deepest document a real client sends, is
-	// exactly 12 deep (__schema, types, fields, args, type and seven levels
-	// of ofType), while grantql's own data nests some 6 deep (projects,
-	// edges, node, pages, edges, node).
+	// fragments expanded: `{ viewer { id } }` is 1 deep. grantql's own
+	// data nests some 6 deep (projects, edges, node, pages, edges, node);
+	// 12 leaves room for a frontend's fragments. Introspection is measured
+	// against bounds of its own (IntrospectionDepth, IntrospectionLists).
 	DefaultDepth = 12
+	// IntrospectionDepth bounds the depth of an operation that asks only
+	// for introspection (__schema, __type, __typename), whatever
+	// Limits.Depth says. GraphiQL's introspection query is 14 deep
+	// (__schema, types, fields, args, type and nine levels of ofType in
+	// graphql-js's TypeRef fragment), which a bound sized for grantql's
+	// data refuses. Depth costs introspection little: ofType is one type,
+	// not a list, and how deeply the schema's lists nest (fields {
+	// type { fields ... } }, which multiply the answer) the validator bounds
+	// by itself (graphql-js's MaxIntrospectionDepth rule: fields,
+	// interfaces, possibleTypes and inputFields nest at most twice). 20
+	// leaves the TypeRef fragment room to grow, as it has before.
+	IntrospectionDepth = 20
 	// DefaultComplexity is the default of Limits.Complexity. Every field
 	// costs 1 plus its selection, and a field with a `first` argument
 	// costs first times its selection, so 1,000 allows a page of 100
@@ -56,7 +68,7 @@ const (
 	DefaultComplexity = 1000
 	// DefaultParserTokens is the default of Limits.ParserTokens. A
 	// frontend's largest documents hold a few thousand tokens (GraphiQL's
-	// introspection query 150), and a checkMany of DefaultCheckMany checks
+	// introspection query 163), and a checkMany of DefaultCheckMany checks
 	// written inline rather than passed as a variable some 8,000, or
 	// 31,000 with objects and their attributes; 50,000 leaves room for
 	// all of them, and parses in tens of milliseconds. (What validating a
@@ -187,9 +199,16 @@ func refusal(err error) *gqlerror.Error {
 func (e *limitsExtension) check(ctx context.Context, opCtx *graphql.OperationContext) error {
 	op := opCtx.Operation
 	root := rootFields(op.SelectionSet, nil, map[string]bool{})
+	introspection := true // the operation asks for introspection only
 	for _, f := range root {
-		if (f.Name == "__schema" || f.Name == "__type") && !e.introspection {
-			return &LimitError{Limit: LimitIntrospection}
+		switch f.Name {
+		case "__schema", "__type":
+			if !e.introspection {
+				return &LimitError{Limit: LimitIntrospection}
+			}
+		case "__typename":
+		default:
+			introspection = false
 		}
 	}
 	if op.Operation == ast.Query {
@@ -198,15 +217,21 @@ func (e *limitsExtension) check(ctx context.Context, opCtx *graphql.OperationCon
 		}
 	}
 	s := measure(op.SelectionSet, map[string]shape{})
-	if s.depth > e.limits.Depth {
-		return &LimitError{Limit: LimitDepth, Max: int64(e.limits.Depth), Got: int64(s.depth)}
+	maxDepth := e.limits.Depth
+	if introspection {
+		// Below __schema and __type there are only the schema's own
+		// types: no resolver of grantql's runs.
+		maxDepth = IntrospectionDepth
+	}
+	if s.depth > maxDepth {
+		return &LimitError{Limit: LimitDepth, Max: int64(maxDepth), Got: int64(s.depth)}
 	}
 	// complexity.Calculate walks fragments once per spread, which takes
 	// exponential time on fragments that spread each other twice: a
 	// document whose fragments expand to more fields than the limit is
 	// refused first, in time linear in its size. Every field outside
 	// __schema costs at least 1, and no introspection query needs a
-	// thousand fields (GraphiQL's expands to under 200).
+	// thousand fields (GraphiQL's expands to 220).
 	if s.fields > e.limits.Complexity {
 		return &LimitError{Limit: LimitComplexity, Max: int64(e.limits.Complexity), Got: int64(s.fields)}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -107,9 +108,10 @@ func deepDoc(op, root string, depth int) string {
 	return b.String()
 }
 
-// introspectionQuery is GraphiQL's: its TypeRef fragment makes it 12
-// selection sets deep.
-const introspectionQuery = `query IntrospectionQuery {
+// olderIntrospectionQuery is the introspection query of older releases of
+// graphql-js and GraphiQL: its TypeRef fragment makes it 12 selection sets
+// deep. The embedded GraphiQL's own (introspectionFile) is 14 deep.
+const olderIntrospectionQuery = `query IntrospectionQuery {
   __schema {
     queryType { name }
     mutationType { name }
@@ -156,12 +158,23 @@ func fragmentBomb(nested bool) string {
 	return b.String()
 }
 
-// TestQueryLimits: under the default limits, a document as deep as
-// GraphiQL's introspection query runs, and one too deep, too complex, or
-// too costly to validate is refused with 422, BAD_USER_INPUT and the
-// limit's name before anything runs: the mutations among them create
-// nothing.
+// ofTypes returns an introspection query n+1 selection sets deep: __type
+// and n levels of ofType.
+func ofTypes(n int) string {
+	return `{ __type(name: "Query") {` + strings.Repeat(" ofType {", n) + " name" + strings.Repeat(" }", n+2)
+}
+
+// TestQueryLimits: under the default limits, the introspection query of
+// the embedded GraphiQL runs (an operation that only introspects has
+// a depth bound of its own, IntrospectionDepth), and a
+// document too deep, too complex, or too costly to validate is refused
+// with 422, BAD_USER_INPUT and the limit's name before anything runs: the
+// mutations among them create nothing.
 func TestQueryLimits(t *testing.T) {
+	graphiql, err := os.ReadFile(introspectionFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		doc   string
@@ -169,7 +182,14 @@ func TestQueryLimits(t *testing.T) {
 	}{
 		{name: "12 deep", doc: deepDoc("query", "projects(first: 1)", 12)},
 		{name: "13 deep", doc: deepDoc("query", "projects(first: 1)", 13), limit: graph.LimitDepth},
-		{name: "GraphiQL's introspection query", doc: introspectionQuery},
+		{name: "GraphiQL's introspection query (14 deep)", doc: string(graphiql)},
+		{name: "the older introspection query (12 deep)", doc: olderIntrospectionQuery},
+		{name: "introspection 20 deep", doc: ofTypes(19)},
+		{name: "introspection 21 deep", doc: ofTypes(20), limit: graph.LimitDepth},
+		{name: "introspection of three nested lists", doc: `{ __schema { types { fields { args { name } } } } }`},
+		{name: "introspection of fields of fields", doc: `{ __schema { types { fields { type { fields { name } } } } } }`},
+		{name: "introspection beside data is measured as data", limit: graph.LimitDepth,
+			doc: `{ viewer { id } ` + ofTypes(12)[1:]},
 		{name: "13 deep through fragments", limit: graph.LimitDepth, doc: `query { projects(first: 1) { ...P } }
 			fragment P on ProjectConnection { edges { node { ... on Project { pages(first: 1) { ...Q } } } } }
 			fragment Q on PageConnection { edges { node { project { pages(first: 1) { edges { node { project {
@@ -202,6 +222,14 @@ func TestQueryLimits(t *testing.T) {
 				}
 				wantLimit(t, c.doc[:min(len(c.doc), 200)], got, http.StatusUnprocessableEntity, c.limit)
 			})
+		}
+		// What makes introspection costly is its lists nesting, not its
+		// depth: the validator refuses fields of fields of fields, however
+		// shallow.
+		const lists = `{ __typename __type(name: "Query") { ...F } } fragment F on __Type { fields { type { fields { type { fields { name } } } } } }`
+		if got := h.do(t, h.root.Token, lists); got.Status != http.StatusUnprocessableEntity || len(got.Errors) != 1 ||
+			got.Errors[0].code() != graph.CodeBadUserInput || !strings.Contains(got.Errors[0].Message, "introspection depth") {
+			t.Errorf("%s = %v, want 422, BAD_USER_INPUT and Maximum introspection depth exceeded", lists, got)
 		}
 		const q = `{ projects { totalCount } }`
 		wantData(t, q, h.do(t, h.root.Token, q), `{"projects": {"totalCount": 0}}`)
@@ -317,7 +345,7 @@ func TestIntrospectionSwitch(t *testing.T) {
 			`{ __schema { queryType { name } } }`,
 			`{ __type(name: "User") { name } }`,
 			`query { ...F } fragment F on Query { viewer { id } __schema { types { name } } }`,
-			introspectionQuery,
+			olderIntrospectionQuery,
 		} {
 			wantLimit(t, q, h.do(t, h.root.Token, q), http.StatusUnprocessableEntity, graph.LimitIntrospection)
 		}

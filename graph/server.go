@@ -11,9 +11,9 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/authz/gqlauthz"
+	"github.com/grantql/grantql/graph/graphiql"
 	"github.com/grantql/grantql/models"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -186,7 +186,8 @@ func NewGuard(engine *authz.Engine, store *models.Store) *gqlauthz.Guard {
 		gqlauthz.WithFieldProject("Mutation.publishPage", pageProject(store)))
 }
 
-// NewMux returns the service's routes: the GraphiQL page at /, the API at
+// NewMux returns the service's routes: the GraphiQL page at / (its files,
+// embedded in the binary, under /graphiql/), the API at
 // /graphql (behind bearer-token authentication, with the limits of
 // requests and a deadline), /healthz (the process is up), /readyz (the
 // database answers; 503 otherwise) and, given WithMetrics, /metrics.
@@ -200,7 +201,9 @@ func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db P
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", playground.Handler("grantql", "/graphql"))
+	page := graphiql.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET "+graphiql.AssetsPath, page)
 	mux.Handle("/graphql", withDeadline(o.limits.RequestTimeout,
 		limitBody(o.limits.BodyBytes, Authenticate(engine.SharedCache().Tokens(store), gql))))
 	if o.metrics != nil {

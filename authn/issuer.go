@@ -32,6 +32,9 @@ const (
 	DefaultUnknownKeyRefresh = time.Minute
 	// DefaultKeyRefresh is how often the keys are fetched anyway.
 	DefaultKeyRefresh = time.Hour
+	// keyFetchTimeout bounds a fetch of the keys, and how long a request
+	// with an unknown key id may wait for one.
+	keyFetchTimeout = 5 * time.Second
 )
 
 // DefaultAlgorithms are the signing algorithms accepted when an issuer
@@ -158,9 +161,10 @@ func NewIssuer(ctx context.Context, cfg IssuerConfig, client *http.Client, unkno
 	keys, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 		Client:          client,
 		RefreshInterval: DefaultKeyRefresh,
-		// A request never waits for the limiter: an unknown key id past
-		// the rate is refused at once.
-		RateLimitWaitMax:  time.Millisecond,
+		// Bounds both the wait for the limiter (an unknown key id whose
+		// refresh is further off is refused at once) and the refresh.
+		RateLimitWaitMax:  keyFetchTimeout,
+		HTTPTimeout:       keyFetchTimeout,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKeyRefresh), 1),
 	})
 	if err != nil {

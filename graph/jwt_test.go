@@ -267,21 +267,35 @@ func TestJWTJustInTime(t *testing.T) {
 }
 
 // TestJWTInactiveUser: a JWT caller whose user was deactivated is refused
-// at once, on the next request, with reason inactive_user.
+// at once, on the next request, with reason inactive_user, also when the
+// shared cache held its identity.
 func TestJWTInactiveUser(t *testing.T) {
-	dbtest.Run(t, func(t *testing.T, db *models.DB) {
-		idp := newTestIDP(t)
-		h := jwtHarness(t, db, idp)
-		tok := idp.sign(t, idp.claims("jit", "bob"))
-		var got struct{ Viewer struct{ ID string } }
-		res := h.do(t, tok, `{ viewer { id } }`)
-		if err := json.Unmarshal(res.Data, &got); err != nil || got.Viewer.ID == "" {
-			t.Fatalf("viewer = %v", res)
-		}
-		wantData(t, "deactivate", h.do(t, h.root.Token, `mutation($id: ID!) { updateUser(id: $id, input: {isActive: false}) { isActive } }`, "id", got.Viewer.ID),
-			`{"updateUser": {"isActive": false}}`)
-		wantRefused(t, "deactivated", h.do(t, tok, `{ viewer { id } }`), authz.RefusedInactiveUser)
-	})
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared cache %v", cached), func(t *testing.T) {
+			dbtest.Run(t, func(t *testing.T, db *models.DB) {
+				idp := newTestIDP(t)
+				var opts []authz.Option
+				if cached {
+					cache := authz.NewSharedCache(1000, nil)
+					t.Cleanup(cache.Start(context.Background(), models.NewStore(db), time.Hour))
+					waitServing(t, cache)
+					opts = append(opts, authz.WithSharedCache(cache))
+				}
+				h := jwtHarness(t, db, idp, opts...)
+				tok := idp.sign(t, idp.claims("jit", "bob"))
+				var got struct{ Viewer struct{ ID string } }
+				res := h.do(t, tok, `{ viewer { id } }`)
+				if err := json.Unmarshal(res.Data, &got); err != nil || got.Viewer.ID == "" {
+					t.Fatalf("viewer = %v", res)
+				}
+				// Again, from the shared cache when there is one.
+				wantData(t, "again", h.do(t, tok, `{ viewer { id } }`), fmt.Sprintf(`{"viewer": {"id": %q}}`, got.Viewer.ID))
+				wantData(t, "deactivate", h.do(t, h.root.Token, `mutation($id: ID!) { updateUser(id: $id, input: {isActive: false}) { isActive } }`, "id", got.Viewer.ID),
+					`{"updateUser": {"isActive": false}}`)
+				wantRefused(t, "deactivated", h.do(t, tok, `{ viewer { id } }`), authz.RefusedInactiveUser)
+			})
+		})
+	}
 }
 
 // TestJWTGroupSync: the groups claim sets the caller's memberships of the
@@ -361,24 +375,31 @@ func TestJWTGroupSync(t *testing.T) {
 	})
 }
 
-// TestJWTStatements: a JWT caller's cold check costs what an API token
-// caller's does: the identity's look-up brings the grants the check
-// reads, in one statement.
+// TestJWTStatements: a JWT caller's checks cost what an API token
+// caller's do: a cold check one statement (the identity's look-up brings
+// the grants the check reads), a warm one, from the shared cache, none.
 func TestJWTStatements(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		idp := newTestIDP(t)
-		h := jwtHarness(t, db, idp)
+		cache := authz.NewSharedCache(1000, nil)
+		t.Cleanup(cache.Start(context.Background(), models.NewStore(db), time.Hour))
+		waitServing(t, cache)
+		h := jwtHarness(t, db, idp, authz.WithSharedCache(cache))
 		p := h.mustProject(t, "p")
 		tok := idp.sign(t, idp.claims("jit", "dave"))
 		h.do(t, tok, `{ viewer { id } }`) // creates dave
-		q := fmt.Sprintf(`{ hasProjectPerm(perm: "projects.view_page", project: %q) }`, gid(p.ID))
 		v := h.mustUser(t, "tokencaller")
+		q := fmt.Sprintf(`{ hasProjectPerm(perm: "projects.view_page", project: %q) }`, gid(p.ID))
 		for _, caller := range []struct{ name, token string }{{"API token", v.Token}, {"JWT", tok}} {
-			c := &models.StatementCounter{}
-			wantData(t, caller.name, h.doWith(t, h.counted(c, caller.token), q), `{"hasProjectPerm": false}`)
-			t.Logf("%s: %s caller's cold check: %d statements", db.Dialect, caller.name, c.Count())
-			if c.Count() != 1 {
-				t.Errorf("%s caller's cold check ran %d statements, want 1", caller.name, c.Count())
+			// A write retires every cached entry: the next check is cold.
+			h.engine.NoteWrite(h.ctx)
+			for _, want := range []int64{1, 0} {
+				c := &models.StatementCounter{}
+				wantData(t, caller.name, h.doWith(t, h.counted(c, caller.token), q), `{"hasProjectPerm": false}`)
+				t.Logf("%s: %s caller's check: %d statements", db.Dialect, caller.name, c.Count())
+				if c.Count() != want {
+					t.Errorf("%s caller's check ran %d statements, want %d", caller.name, c.Count(), want)
+				}
 			}
 		}
 	})

@@ -136,6 +136,9 @@ func (r *mutationResolver) SetGroupIssuer(ctx context.Context, group string, iss
 	name := ""
 	if issuer != nil {
 		name = *issuer
+		if err := authz.ValidateText("issuer", name, maxIssuerLen, false); err != nil {
+			return nil, err
+		}
 	}
 	defer r.Engine.NoteWrite(ctx)
 	if err := r.Store.SetGroupIssuer(ctx, gid, name); err != nil {

@@ -3,13 +3,16 @@ package authn_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/grantql/grantql/authn"
 )
@@ -79,5 +82,43 @@ func TestDiscovery(t *testing.T) {
 	}
 	if _, err := authn.NewIssuer(ctx, authn.IssuerConfig{Issuer: srv.URL + "/missing", Audience: "a"}, srv.Client(), 0); err == nil {
 		t.Error("NewIssuer(no discovery document) = nil, want an error")
+	}
+}
+
+// usageStore records the flushes of a TokenUsage.
+type usageStore struct {
+	mu      sync.Mutex
+	flushes []map[int64]time.Time
+}
+
+func (s *usageStore) TouchTokens(ctx context.Context, used map[int64]time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushes = append(s.flushes, used)
+	return nil
+}
+
+// TestTokenUsageFlushesAtShutdown: uses noted since the last flush are
+// written, once, when Run's context ends, keeping each token's latest use.
+func TestTokenUsageFlushesAtShutdown(t *testing.T) {
+	store := &usageStore{}
+	u := authn.NewTokenUsage(store, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		u.Run(ctx, time.Hour, time.Second)
+	}()
+	first, later := time.Now(), time.Now().Add(time.Second)
+	u.Used(1, later)
+	u.Used(1, first)
+	u.Used(2, first)
+	cancel()
+	<-done
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	want := []map[int64]time.Time{{1: later, 2: first}}
+	if len(store.flushes) != 1 || !maps.Equal(store.flushes[0], want[0]) {
+		t.Errorf("flushes at shutdown = %v, want %v", store.flushes, want)
 	}
 }

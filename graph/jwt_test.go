@@ -261,6 +261,10 @@ func TestJWTJustInTime(t *testing.T) {
 		other := idp.claims("jit", "sub-other-ann")
 		other["preferred_username"] = "Ann Smith"
 		wantData(t, "same name", h.do(t, idp.sign(t, other), q), `{"viewer": {"username": "Ann_Smith-2", "isSuperuser": false}}`)
+		// A claimed name cannot take over an existing user's.
+		root := idp.claims("jit", "sub-root")
+		root["preferred_username"] = "root"
+		wantData(t, "root", h.do(t, idp.sign(t, root), q), `{"viewer": {"username": "root-2", "isSuperuser": false}}`)
 		// The same subject at another issuer is another identity.
 		wantRefused(t, "strict", h.do(t, idp.sign(t, idp.claims("strict", "sub-ann")), q), authz.RefusedUnknownUser)
 	})

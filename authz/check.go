@@ -253,6 +253,9 @@ func (e *Engine) decide(ctx context.Context, user int64, ug *userGrants, perm Pe
 // to the request cache. A load of the grants of the user whose token ctx
 // names (WithViewerToken) confirms the token in the same statement.
 func (e *Engine) grants(ctx context.Context, user int64, projects []int64) (*userGrants, error) {
+	if err := tokenExpired(ctx); err != nil {
+		return nil, err
+	}
 	cache := RequestCacheFrom(ctx)
 	var gen uint64
 	missing := projects

@@ -81,8 +81,9 @@ type cacheEntry struct {
 	// project entries: exists false means the project does not exist
 	exists bool
 	perms  map[int64]Sources
-	// token entries
+	// token entries (API tokens by hash, identities by identityKey)
 	tokenUser User
+	tokenInfo TokenInfo
 }
 
 // CacheStats is a snapshot of the cache's counters.
@@ -325,7 +326,7 @@ func (c *SharedCache) lookupGrants(user int64, projects []int64, token string, r
 	if token != "" {
 		// The token's entry is valid at the revision the grants are of:
 		// a revocation is a newer revision, or a write of the instance.
-		if t := c.get(cacheKey{token: token}, rev, epoch); t == nil || t.tokenUser.ID != user {
+		if t := c.get(cacheKey{token: token}, rev, epoch); t == nil || t.tokenUser.ID != user || t.tokenInfo.Expired(time.Now()) {
 			return nil, nil, projects
 		}
 	}
@@ -408,7 +409,7 @@ func (c *SharedCache) loadGrants(ctx context.Context, store GrantStore, user int
 		token = ""
 	}
 	if !c.usable(ctx) {
-		g, _, err := loadFromStore(ctx, store, user, projects, token)
+		g, _, _, err := loadFromStore(ctx, store, user, projects, token)
 		return g, err
 	}
 	rev, epoch := c.known.Load(), c.epoch.Load()
@@ -461,21 +462,24 @@ func withEmptyProjects(g *Grants) *Grants {
 // loadFromStore loads the user's grants in projects with one statement:
 // through token when it is not "" (the store is then a TokenGrantStore),
 // which returns the token's user too, and refuses a revoked token.
-func loadFromStore(ctx context.Context, store GrantStore, user int64, projects []int64, token string) (*Grants, User, error) {
+func loadFromStore(ctx context.Context, store GrantStore, user int64, projects []int64, token string) (*Grants, User, TokenInfo, error) {
 	if token == "" {
 		g, err := store.LoadGrants(ctx, user, projects)
-		return g, User{}, err
+		return g, User{}, TokenInfo{}, err
 	}
-	u, g, err := store.(TokenGrantStore).LoadGrantsByToken(ctx, token, projects)
+	u, tok, g, err := store.(TokenGrantStore).LoadGrantsByToken(ctx, token, projects)
+	var refused *RefusedError
 	switch {
+	case errors.As(err, &refused):
+		return nil, User{}, TokenInfo{}, err
 	case errors.Is(err, ErrUnauthenticated):
-		return nil, User{}, errTokenRevoked
+		return nil, User{}, TokenInfo{}, errTokenRevoked
 	case err != nil:
-		return nil, User{}, err
+		return nil, User{}, TokenInfo{}, err
 	case u.ID != user:
-		return nil, User{}, errTokenRevoked
+		return nil, User{}, TokenInfo{}, errTokenRevoked
 	}
-	return g, u, nil
+	return g, u, tok, nil
 }
 
 // sharedLoad loads the user's grants in projects, with token when it is
@@ -505,7 +509,7 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLoadTimeout)
 		defer cancel()
-		g, u, err := loadFromStore(lctx, store, user, sorted, token)
+		g, u, tok, err := loadFromStore(lctx, store, user, sorted, token)
 		if err != nil {
 			return nil, err
 		}
@@ -513,7 +517,7 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 		if token != "" && u.IsActive && g.Revision != 0 {
 			// Only a token that would authenticate is kept, so that
 			// UserByTokenLoading may serve the entry too.
-			c.storeToken(token, u, g.Revision, epoch)
+			c.storeToken(token, u, tok, g.Revision, epoch)
 		}
 		return g, nil
 	})
@@ -536,11 +540,11 @@ func (c *SharedCache) sharedLoad(ctx context.Context, store GrantStore, user int
 }
 
 // Tokens returns store's token look-up through the cache: the user of a
-// valid token is kept until the next revision; refusals are not kept.
-// When store is a ViewerStore, a look-up that reaches it also brings the
-// user's global grants, and the grants of a ViewerLoad, which go to the
-// shared cache and to the request cache of ctx. A nil cache looks every
-// token up, the same way.
+// valid token is kept until the next revision, or until the token
+// expires; refusals are not kept. When store is a ViewerStore, a look-up
+// that reaches it also brings the user's global grants, and the grants of
+// a ViewerLoad, which go to the shared cache and to the request cache of
+// ctx. A nil cache looks every token up, the same way.
 func (c *SharedCache) Tokens(store TokenStore) *CachedTokens {
 	return &CachedTokens{cache: c, store: store}
 }
@@ -553,66 +557,106 @@ type CachedTokens struct {
 
 // UserByToken implements TokenStore.
 func (t *CachedTokens) UserByToken(ctx context.Context, secret string) (User, error) {
-	return t.UserByTokenLoading(ctx, secret, nil)
+	u, _, err := t.UserByTokenLoading(ctx, secret, nil)
+	return u, err
 }
+
+// viewerLookup is a look-up of a viewer in the store, loading also.
+type viewerLookup func(ctx context.Context, also ViewerLoad) (User, TokenInfo, *Grants, *Grants, error)
 
 // UserByTokenLoading is UserByToken that, when it reaches the store, loads
 // what also returns (nil: nothing) with the token into the caches, in the
-// same statement. A token the shared cache holds costs no statement, and
-// also is not called.
-func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, also func() ViewerLoad) (User, error) {
+// same statement, and says what it learnt of the token. A token the
+// shared cache holds costs no statement, and also is not called; an
+// expired one is refused, cached or not.
+func (t *CachedTokens) UserByTokenLoading(ctx context.Context, secret string, also func() ViewerLoad) (User, TokenInfo, error) {
+	lookup := func(ctx context.Context, also ViewerLoad) (User, TokenInfo, *Grants, *Grants, error) {
+		vs, ok := t.store.(ViewerStore)
+		if !ok {
+			u, err := t.store.UserByToken(ctx, secret)
+			return u, TokenInfo{}, nil, nil, err
+		}
+		return vs.ViewerByToken(ctx, secret, also)
+	}
+	u, tok, err := t.viewer(ctx, HashToken(secret), lookup, also)
+	if err == nil && tok.Expired(time.Now()) {
+		return User{}, tok, ErrTokenExpired(tok.ExpiresAt)
+	}
+	return u, tok, err
+}
+
+// UserByIdentityLoading is UserByTokenLoading for the user of an issuer's
+// subject (an OIDC/JWT caller), whose store must be an IdentityStore: one
+// statement when it reaches the store, none when the shared cache holds
+// the identity at the current revision.
+func (t *CachedTokens) UserByIdentityLoading(ctx context.Context, issuer, subject string, also func() ViewerLoad) (User, error) {
+	is, ok := t.store.(IdentityStore)
+	if !ok {
+		return User{}, errors.New("the token store cannot look identities up")
+	}
+	lookup := func(ctx context.Context, also ViewerLoad) (User, TokenInfo, *Grants, *Grants, error) {
+		u, g, other, err := is.ViewerByIdentity(ctx, issuer, subject, also)
+		return u, TokenInfo{}, g, other, err
+	}
+	u, _, err := t.viewer(ctx, identityKey(issuer, subject), lookup, also)
+	return u, err
+}
+
+// identityKey is the cache key of an issuer's subject: it cannot collide
+// with a token's, which is hex.
+func identityKey(issuer, subject string) string {
+	return "identity:" + HashToken(issuer+"\x00"+subject)
+}
+
+// viewer looks up the viewer whose cache key is key, through the cache.
+func (t *CachedTokens) viewer(ctx context.Context, key string, lookup viewerLookup, also func() ViewerLoad) (User, TokenInfo, error) {
 	c := t.cache
 	if !c.usable(ctx) {
-		u, _, err := t.load(ctx, secret, also, false, 0)
-		return u, err
+		u, tok, _, err := t.load(ctx, lookup, also, false, 0)
+		return u, tok, err
 	}
 	// The revision is read before the look-up, which carries none: an
 	// entry is then at worst older than its stamp, and any newer revision
 	// retires it.
 	rev, epoch := c.known.Load(), c.epoch.Load()
-	k := cacheKey{token: HashToken(secret)}
+	k := cacheKey{token: key}
 	c.mu.Lock()
 	e := c.get(k, rev, epoch)
 	c.mu.Unlock()
 	if e != nil {
 		c.hits.Add(1)
-		return e.tokenUser, nil
+		return e.tokenUser, e.tokenInfo, nil
 	}
 	c.misses.Add(1)
-	u, read, err := t.load(ctx, secret, also, true, epoch)
+	u, tok, read, err := t.load(ctx, lookup, also, true, epoch)
 	if err != nil {
-		return u, err
+		return u, tok, err
 	}
 	if read != 0 {
 		// The store read the revision with the token: the entry is of
 		// exactly that one.
 		rev = read
 	}
-	c.storeToken(k.token, u, rev, epoch)
-	return u, nil
+	c.storeToken(k.token, u, tok, rev, epoch)
+	return u, tok, nil
 }
 
-// storeToken caches that the token whose hash is hash authenticates u at
-// revision rev, if that is the newest known revision and no write of the
-// instance happened since epoch.
-func (c *SharedCache) storeToken(hash string, u User, rev int64, epoch uint64) {
+// storeToken caches that the token (or identity) whose key is key
+// authenticates u at revision rev, if that is the newest known revision
+// and no write of the instance happened since epoch.
+func (c *SharedCache) storeToken(key string, u User, tok TokenInfo, rev int64, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if rev == c.known.Load() && epoch == c.epoch.Load() {
-		c.put(&cacheEntry{key: cacheKey{token: hash}, rev: rev, epoch: epoch, tokenUser: u})
+		c.put(&cacheEntry{key: cacheKey{token: key}, rev: rev, epoch: epoch, tokenUser: u, tokenInfo: tok})
 	}
 }
 
-// load looks the token up in the store. A ViewerStore's grants, the
+// load looks the viewer up in the store. A ViewerStore's grants, the
 // viewer's and also's, prime the request cache and, when shared (epoch is
 // the one read before the load), the shared cache; rev is the revision
 // they were read at (0: unknown).
-func (t *CachedTokens) load(ctx context.Context, secret string, loadAlso func() ViewerLoad, shared bool, epoch uint64) (u User, rev int64, err error) {
-	vs, ok := t.store.(ViewerStore)
-	if !ok {
-		u, err = t.store.UserByToken(ctx, secret)
-		return u, 0, err
-	}
+func (t *CachedTokens) load(ctx context.Context, lookup viewerLookup, loadAlso func() ViewerLoad, shared bool, epoch uint64) (u User, tok TokenInfo, rev int64, err error) {
 	var also ViewerLoad
 	if loadAlso != nil {
 		also = loadAlso()
@@ -622,9 +666,9 @@ func (t *CachedTokens) load(ctx context.Context, secret string, loadAlso func() 
 	if rc != nil {
 		gen = rc.currentGeneration()
 	}
-	u, g, other, err := vs.ViewerByToken(ctx, secret, also)
-	if err != nil {
-		return u, 0, err
+	u, tok, g, other, err := lookup(ctx, also)
+	if err != nil || g == nil {
+		return u, tok, 0, err
 	}
 	var own []int64
 	if also.User == 0 {
@@ -642,5 +686,5 @@ func (t *CachedTokens) load(ctx context.Context, secret string, loadAlso func() 
 			rc.store(also.User, other, also.Projects, gen)
 		}
 	}
-	return u, g.Revision, nil
+	return u, tok, g.Revision, nil
 }

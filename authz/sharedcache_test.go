@@ -625,7 +625,7 @@ func TestSharedCacheTokens(t *testing.T) {
 			w := newSharedWorld(t, in.e)
 			ctx := context.Background()
 			tokens := in.cache.Tokens(in.store)
-			tok, secret, err := in.store.CreateToken(ctx, w.alice, "t")
+			tok, secret, err := in.store.CreateToken(ctx, w.alice, "t", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -650,7 +650,7 @@ func TestSharedCacheTokens(t *testing.T) {
 			if _, err := tokens.UserByToken(ctx, secret); !errors.Is(err, authz.ErrUnauthenticated) {
 				t.Errorf("UserByToken after revoke: %v, want ErrUnauthenticated", err)
 			}
-			_, bobSecret, err := in.store.CreateToken(ctx, w.bob, "t")
+			_, bobSecret, err := in.store.CreateToken(ctx, w.bob, "t", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

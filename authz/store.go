@@ -79,7 +79,15 @@ type TokenStore interface {
 // when also.User is 0), read in the same snapshot, with the same revision.
 type ViewerStore interface {
 	TokenStore
-	ViewerByToken(ctx context.Context, secret string, also ViewerLoad) (u User, viewer, other *Grants, err error)
+	ViewerByToken(ctx context.Context, secret string, also ViewerLoad) (u User, tok TokenInfo, viewer, other *Grants, err error)
+}
+
+// IdentityStore finds the grantql user of an issuer's subject (an OIDC/JWT
+// caller), with what ViewerStore brings with a token, in one statement.
+// A subject without a user is ErrNotFound; an inactive user is a
+// *RefusedError.
+type IdentityStore interface {
+	ViewerByIdentity(ctx context.Context, issuer, subject string, also ViewerLoad) (u User, viewer, other *Grants, err error)
 }
 
 // ViewerLoad names grants a token's look-up loads with it: those of User
@@ -113,7 +121,7 @@ type TokenGrantStore interface {
 	// LoadGrantsByToken is LoadGrants of the user of the unrevoked token
 	// whose hash is hash, with that user (whatever its flags), in one
 	// statement; ErrUnauthenticated when there is no such token.
-	LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (User, *Grants, error)
+	LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (User, TokenInfo, *Grants, error)
 }
 
 // ReverseStore answers the reverse questions, each in one statement.

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 )
 
 // tokenBytes is the entropy of an API token: 256 bits, beyond guessing.
@@ -33,11 +35,62 @@ func HashToken(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Reasons a credential is refused, in extensions.reason of the 401.
+const (
+	RefusedMalformedHeader = "malformed_header"
+	RefusedUnknownToken    = "unknown_token"
+	RefusedTokenExpired    = "token_expired"
+	RefusedNotYetValid     = "token_not_yet_valid"
+	RefusedWrongAudience   = "wrong_audience"
+	RefusedWrongIssuer     = "wrong_issuer"
+	RefusedUnknownKey      = "unknown_key"
+	RefusedAlgNotAllowed   = "alg_not_allowed"
+	RefusedBadSignature    = "bad_signature"
+	RefusedMalformedToken  = "malformed_token"
+	RefusedMissingClaim    = "missing_claim"
+	RefusedUnknownUser     = "unknown_user"
+	RefusedInactiveUser    = "inactive_user"
+)
+
+// RefusedError is a credential refused, with why in Reason (one of the
+// Refused constants) and a message in the client's terms. It is an
+// ErrUnauthenticated.
+type RefusedError struct {
+	Reason string
+	Msg    string
+}
+
+func (e *RefusedError) Error() string        { return e.Msg }
+func (e *RefusedError) Is(target error) bool { return target == ErrUnauthenticated }
+
+// Refused returns a *RefusedError of reason with a formatted message.
+func Refused(reason, format string, args ...any) error {
+	return &RefusedError{Reason: reason, Msg: fmt.Sprintf(format, args...)}
+}
+
+// TokenInfo is what an API token's look-up says of the token itself: its
+// id, and when it expires (zero: never).
+type TokenInfo struct {
+	ID        int64
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the token has expired at now.
+func (t TokenInfo) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// ErrTokenExpired returns the refusal of an API token that expired at.
+func ErrTokenExpired(at time.Time) error {
+	return Refused(RefusedTokenExpired, "the bearer token expired at %s", at.UTC().Format(time.RFC3339))
+}
+
 // viewerToken is the API token a request authenticated with: its user's
-// id, and the token's hash.
+// id, the token's hash, and its expiry.
 type viewerToken struct {
 	user int64
 	hash string
+	info TokenInfo
 }
 
 type viewerTokenKey struct{}
@@ -48,9 +101,19 @@ type viewerTokenKey struct{}
 // revoked token then fails the next check that reads the database with
 // ErrUnauthenticated, as the check of a deactivated user is denied.
 // Every write empties the request cache, so within a request the check
-// that follows a revocation reads the database.
-func WithViewerToken(ctx context.Context, user int64, hash string) context.Context {
-	return context.WithValue(ctx, viewerTokenKey{}, viewerToken{user: user, hash: hash})
+// that follows a revocation reads the database. Once the token expires
+// (info), every check of the request is refused, cached or not.
+func WithViewerToken(ctx context.Context, user int64, hash string, info TokenInfo) context.Context {
+	return context.WithValue(ctx, viewerTokenKey{}, viewerToken{user: user, hash: hash, info: info})
+}
+
+// tokenExpired returns the refusal of ctx's viewer token once it has
+// expired, and nil otherwise.
+func tokenExpired(ctx context.Context) error {
+	if vt, ok := ctx.Value(viewerTokenKey{}).(viewerToken); ok && vt.info.Expired(time.Now()) {
+		return ErrTokenExpired(vt.info.ExpiresAt)
+	}
+	return nil
 }
 
 // tokenOf returns the hash of the token that ctx's loads of user's grants

@@ -12,6 +12,9 @@ import (
 // statement and keep the response under a megabyte.
 const maxCheckMany = 1000
 
+// maxIssuerLen is the length of groups.managed_by_issuer.
+const maxIssuerLen = 255
+
 // requirePerm returns the viewer's id when the viewer holds perm globally:
 // UNAUTHENTICATED, naming what needs a signed-in user, without a viewer,
 // and FORBIDDEN without perm.

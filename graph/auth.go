@@ -7,15 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 
+	"github.com/grantql/grantql/authn"
 	"github.com/grantql/grantql/authz"
 )
-
-// TokenAuthenticator finds the user a bearer token belongs to.
-type TokenAuthenticator interface {
-	UserByToken(ctx context.Context, secret string) (authz.User, error)
-}
 
 type viewerKey struct{}
 
@@ -67,108 +62,83 @@ func withRequestID(w http.ResponseWriter, r *http.Request) context.Context {
 	return ctx
 }
 
-// Authenticate is the HTTP middleware that reads `Authorization: Bearer
-// <token>`. No header means an anonymous viewer; a malformed header, or an
-// unknown, revoked or inactive user's token, is refused with 401 and a
-// GraphQL error whose code is UNAUTHENTICATED. Every request also gets a
-// fresh request cache for the engine, a request id (the client's
-// X-Request-Id or a new one, echoed in the response) for decision logs,
-// and the viewer as the actor of the writes it makes. Behind NewMux, the
-// request id is the one every route gets.
+// Authenticate is the HTTP middleware that asks authenticator who the
+// caller is (authn: `Authorization: Bearer <API token or JWT>`). No
+// header means an anonymous viewer; credentials that cannot be valid, or
+// an unknown, revoked, expired or inactive user's, are refused with 401
+// and a GraphQL error whose code is UNAUTHENTICATED and whose
+// extensions.reason says why. Every request also gets a fresh request
+// cache for the engine, a request id (the client's X-Request-Id or a new
+// one, echoed in the response) for decision logs, and the viewer as the
+// actor of the writes it makes. Behind NewMux, the request id is the one
+// every route gets.
 //
-// A well-formed token is looked up when the GraphQL operation starts
+// The caller's user is looked up when the GraphQL operation starts
 // (AuthenticateOperation), before any resolver runs, so that the look-up
 // can bring the grants the operation's first check reads in the same
 // statement. Whatever ends the request first — the operation, or an
-// answer written without one — looks the token up if nothing has, and a
-// refused token replaces the whole answer with the 401.
-func Authenticate(tokens TokenAuthenticator, next http.Handler) http.Handler {
+// answer written without one — looks the user up if nothing has, and a
+// refused caller's answer is replaced whole with the 401.
+func Authenticate(authenticator authn.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := authz.WithRequestCache(withRequestID(w, r))
-		header := r.Header.Get("Authorization")
-		if header == "" {
+		v, err := authenticator.Authenticate(r.WithContext(ctx))
+		if err != nil {
+			writeRefusal(w, ctx, err)
+			return
+		}
+		if v == nil {
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		scheme, secret, ok := strings.Cut(header, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-			writeHTTPError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "the Authorization header must be `Bearer <token>`")
-			return
-		}
-		b := &bearer{tokens: tokens, secret: strings.TrimSpace(secret)}
-		ctx = context.WithValue(ctx, bearerKey{}, b)
-		aw := &authWriter{ResponseWriter: w, ctx: ctx, bearer: b}
+		ctx = context.WithValue(ctx, viewerCredKey{}, v)
+		aw := &authWriter{ResponseWriter: w, ctx: ctx, viewer: v}
 		next.ServeHTTP(aw, r.WithContext(ctx))
 		aw.admit()
 	})
 }
 
-// LoadingAuthenticator is a TokenAuthenticator that can load, in the
-// token's statement, the grants a request's first check will read: those
-// also returns, called only when the token's look-up reaches the store.
-type LoadingAuthenticator interface {
-	UserByTokenLoading(ctx context.Context, secret string, also func() authz.ViewerLoad) (authz.User, error)
-}
+type viewerCredKey struct{}
 
-type bearerKey struct{}
-
-// bearer is a request's token, looked up once.
-type bearer struct {
-	tokens TokenAuthenticator
-	secret string
-
-	mu     sync.Mutex
-	looked bool
-	user   authz.User
-	err    error
-}
-
-// lookUp looks the token up, unless it was looked up already, loading
-// with it what also returns (nil: nothing) when the authenticator can.
-func (b *bearer) lookUp(ctx context.Context, also func() authz.ViewerLoad) (authz.User, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.looked {
-		return b.user, b.err
-	}
-	b.looked = true
-	la, loading := b.tokens.(LoadingAuthenticator)
-	if !loading || also == nil {
-		b.user, b.err = b.tokens.UserByToken(ctx, b.secret)
-		return b.user, b.err
-	}
-	loaded := false
-	b.user, b.err = la.UserByTokenLoading(ctx, b.secret, func() authz.ViewerLoad {
-		l := also()
-		loaded = l.User != 0 || len(l.Projects) > 0
-		return l
-	})
-	if loaded && b.err != nil && !errors.Is(b.err, authz.ErrUnauthenticated) {
-		// The load is a hint: its failure is the check's to report, when
-		// the token alone can be looked up.
-		b.user, b.err = b.tokens.UserByToken(ctx, b.secret)
-	}
-	return b.user, b.err
-}
-
-// AuthenticateOperation looks up the request's bearer token, if it has
-// one, loading with it the grants the operation's first check reads, and
+// AuthenticateOperation looks up the request's caller, if it has one,
+// loading with it the grants the operation's first check reads, and
 // returns the context with the viewer, the viewer as the actor of writes,
-// and the token, which every later load of the viewer's grants confirms
-// (authz.WithViewerToken): a token revoked while the request runs refuses
-// the next check that reads the database, as a deactivation denies it.
-// An error means the request is refused; Authenticate answers it.
+// and what every later check must confirm (authn.Viewer.Context): an API
+// token revoked while the request runs refuses the next check that reads
+// the database, as a deactivation denies it, and an expired one refuses
+// every later check. An error means the request is refused; Authenticate
+// answers it.
 func AuthenticateOperation(ctx context.Context) (context.Context, error) {
-	b, ok := ctx.Value(bearerKey{}).(*bearer)
+	v, ok := ctx.Value(viewerCredKey{}).(*authn.Viewer)
 	if !ok {
 		return ctx, nil
 	}
-	u, err := b.lookUp(ctx, func() authz.ViewerLoad { return operationLoad(ctx) })
+	u, err := v.User(ctx, func() authz.ViewerLoad { return operationLoad(ctx) })
 	if err != nil {
 		return ctx, err
 	}
-	ctx = authz.WithViewerToken(ctx, u.ID, authz.HashToken(b.secret))
+	ctx = v.Context(ctx, u)
 	return authz.WithActor(WithViewer(ctx, u), u.ID), nil
+}
+
+// writeRefusal writes the answer of a caller refused with err: 401 for
+// credentials (with extensions.reason when err says why), 503 or 500 when
+// they could not be checked.
+func writeRefusal(w http.ResponseWriter, ctx context.Context, err error) {
+	var refused *authz.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		writeErrorResponse(w, http.StatusUnauthorized, refused.Msg, map[string]any{"code": CodeUnauthenticated, "reason": refused.Reason})
+	case errors.Is(err, authz.ErrUnauthenticated):
+		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is unknown, revoked, or belongs to an inactive user")
+	default:
+		logInternal(ctx, "authenticate", err)
+		code, status := CodeInternal, http.StatusInternalServerError
+		if errors.Is(err, authz.ErrUnavailable) {
+			code, status = CodeUnavailable, http.StatusServiceUnavailable
+		}
+		writeHTTPError(w, status, code, "could not check the bearer token")
+	}
 }
 
 // authWriter holds a request's answer back until its token is known to be
@@ -178,7 +148,7 @@ func AuthenticateOperation(ctx context.Context) (context.Context, error) {
 type authWriter struct {
 	http.ResponseWriter
 	ctx     context.Context
-	bearer  *bearer
+	viewer  *authn.Viewer
 	decided bool
 	refused bool
 }
@@ -191,19 +161,10 @@ func (w *authWriter) admit() bool {
 		return !w.refused
 	}
 	w.decided = true
-	_, err := w.bearer.lookUp(w.ctx, nil)
-	switch {
-	case err == nil:
+	if _, err := w.viewer.User(w.ctx, nil); err == nil {
 		return true
-	case errors.Is(err, authz.ErrUnauthenticated):
-		writeHTTPError(w.ResponseWriter, http.StatusUnauthorized, "UNAUTHENTICATED", "the bearer token is unknown, revoked, or belongs to an inactive user")
-	default:
-		logInternal(w.ctx, "authenticate", err)
-		code, status := "INTERNAL", http.StatusInternalServerError
-		if errors.Is(err, authz.ErrUnavailable) {
-			code, status = "UNAVAILABLE", http.StatusServiceUnavailable
-		}
-		writeHTTPError(w.ResponseWriter, status, code, "could not check the bearer token")
+	} else {
+		writeRefusal(w.ResponseWriter, w.ctx, err)
 	}
 	w.refused = true
 	return false

@@ -151,7 +151,7 @@ func wantUnauthenticated(t *testing.T, query string, got response, paths ...stri
 // mustToken makes one more token for user and returns its id.
 func (h *harness) mustToken(t *testing.T, user int64) int64 {
 	t.Helper()
-	tok, _, err := h.store.CreateToken(h.ctx, user, "spare")
+	tok, _, err := h.store.CreateToken(h.ctx, user, "spare", nil)
 	if err != nil {
 		t.Fatalf("CreateToken(%d) = %v", user, err)
 	}

@@ -104,6 +104,12 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		// the argument is the end of the error's path.
 		out.Message = argumentName(ctx, out.Path) + " " + text.Problem
 	}
+	var refused *authz.RefusedError
+	if errors.As(err, &refused) {
+		// A credential refused in the middle of the request (an API
+		// token that expired): why, as the 401 of a refused request says.
+		out.Extensions["reason"] = refused.Reason
+	}
 	for _, c := range codes {
 		if !errors.Is(err, c.err) {
 			continue

@@ -49,10 +49,12 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	ApiToken struct {
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		RevokedAt func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		RevokedAt  func(childComplexity int) int
 	}
 
 	Decision struct {
@@ -135,7 +137,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AddUserToGroup      func(childComplexity int, user string, group string) int
-		CreateAPIToken      func(childComplexity int, user string, name string) int
+		CreateAPIToken      func(childComplexity int, user string, name string, expiresAt *time.Time) int
 		CreateGroup         func(childComplexity int, name string) int
 		CreatePage          func(childComplexity int, input model.CreatePageInput) int
 		CreateProject       func(childComplexity int, name string) int
@@ -154,14 +156,16 @@ type ComplexityRoot struct {
 		RevokeAPIToken      func(childComplexity int, id string) int
 		RevokePerm          func(childComplexity int, perm string, user *string, group *string) int
 		RevokeProjectPerm   func(childComplexity int, perm string, project string, user *string, group *string) int
+		SetGroupIssuer      func(childComplexity int, group string, issuer *string) int
 		UpdatePage          func(childComplexity int, id string, input model.UpdatePageInput) int
 		UpdateUser          func(childComplexity int, id string, input model.UpdateUserInput) int
 	}
 
 	NewApiToken struct {
-		ID    func(childComplexity int) int
-		Name  func(childComplexity int) int
-		Token func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Token     func(childComplexity int) int
 	}
 
 	Page struct {
@@ -312,6 +316,7 @@ type MutationResolver interface {
 	DeleteUser(ctx context.Context, id string) (bool, error)
 	CreateGroup(ctx context.Context, name string) (*model.Group, error)
 	DeleteGroup(ctx context.Context, id string) (bool, error)
+	SetGroupIssuer(ctx context.Context, group string, issuer *string) (*model.Group, error)
 	AddUserToGroup(ctx context.Context, user string, group string) (*model.Group, error)
 	RemoveUserFromGroup(ctx context.Context, user string, group string) (*model.Group, error)
 	DefinePermission(ctx context.Context, input model.DefinePermissionInput) (*model.Permission, error)
@@ -327,7 +332,7 @@ type MutationResolver interface {
 	PublishPage(ctx context.Context, id string, published *bool) (*model.Page, error)
 	CreateRule(ctx context.Context, input model.CreateRuleInput) (*model.Rule, error)
 	DeleteRule(ctx context.Context, id string) (bool, error)
-	CreateAPIToken(ctx context.Context, user string, name string) (*model.NewAPIToken, error)
+	CreateAPIToken(ctx context.Context, user string, name string, expiresAt *time.Time) (*model.NewAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id string) (bool, error)
 }
 type PageResolver interface {
@@ -405,12 +410,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiToken.CreatedAt(childComplexity), true
+	case "ApiToken.expiresAt":
+		if e.ComplexityRoot.ApiToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.ExpiresAt(childComplexity), true
 	case "ApiToken.id":
 		if e.ComplexityRoot.ApiToken.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ApiToken.ID(childComplexity), true
+	case "ApiToken.lastUsedAt":
+		if e.ComplexityRoot.ApiToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.LastUsedAt(childComplexity), true
 	case "ApiToken.name":
 		if e.ComplexityRoot.ApiToken.Name == nil {
 			break
@@ -726,7 +743,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["user"].(string), args["name"].(string)), true
+		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["user"].(string), args["name"].(string), args["expiresAt"].(*time.Time)), true
 	case "Mutation.createGroup":
 		if e.ComplexityRoot.Mutation.CreateGroup == nil {
 			break
@@ -925,6 +942,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeProjectPerm(childComplexity, args["perm"].(string), args["project"].(string), args["user"].(*string), args["group"].(*string)), true
+	case "Mutation.setGroupIssuer":
+		if e.ComplexityRoot.Mutation.SetGroupIssuer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGroupIssuer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGroupIssuer(childComplexity, args["group"].(string), args["issuer"].(*string)), true
 	case "Mutation.updatePage":
 		if e.ComplexityRoot.Mutation.UpdatePage == nil {
 			break
@@ -948,6 +976,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(string), args["input"].(model.UpdateUserInput)), true
 
+	case "NewApiToken.expiresAt":
+		if e.ComplexityRoot.NewApiToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NewApiToken.ExpiresAt(childComplexity), true
 	case "NewApiToken.id":
 		if e.ComplexityRoot.NewApiToken.ID == nil {
 			break
@@ -1916,6 +1950,12 @@ type Mutation {
   """
   deleteGroup("The group." id: ID!): Boolean!
   """
+  Hands a group's members to an OIDC issuer, whose JWTs' group claim then
+  sets them (docs/authentication.md), or back to admins when issuer is
+  null. Needs ` + "`" + `auth.change_group` + "`" + `. Answers the group.
+  """
+  setGroupIssuer("The group." group: ID!, "The issuer URL, as configured; null: admins manage the group." issuer: String): Group!
+  """
   Adds a user to a group. Needs ` + "`" + `auth.change_group` + "`" + `, and (unless the viewer
   is a superuser) every permission the group holds, where it holds it: no
   one can gain through a group what they could not grant.
@@ -2033,7 +2073,12 @@ type Mutation {
   ` + "`" + `auth.change_user` + "`" + ` (a superuser's token only by a superuser). The secret
   is in the answer and nowhere else.
   """
-  createApiToken("The user the token acts as." user: ID!, "A label, 1 to 100 characters." name: String!): NewApiToken!
+  createApiToken(
+    "The user the token acts as." user: ID!
+    "A label, 1 to 100 characters." name: String!
+    "When the token stops working (answering 401 with reason ` + "`" + `token_expired` + "`" + `); it must be in the future. Omitted: never."
+    expiresAt: Time
+  ): NewApiToken!
   """
   Revokes an API token at once; false when it was revoked already. One's
   own tokens, or anyone's with ` + "`" + `auth.change_user` + "`" + `.
@@ -2304,6 +2349,13 @@ type ApiToken {
   createdAt: Time!
   "When the token was revoked; null while it works."
   revokedAt: Time
+  "When the token stops working; null: never."
+  expiresAt: Time
+  """
+  When the token last authenticated a request; null: never. Written in
+  batches (every minute, and at shutdown), so it may lag by that much.
+  """
+  lastUsedAt: Time
 }
 
 """
@@ -2316,6 +2368,8 @@ type NewApiToken {
   name: String!
   "The secret to send as ` + "`" + `Authorization: Bearer <token>` + "`" + `; shown only now."
   token: String!
+  "When the token stops working; null: never."
+  expiresAt: Time
 }
 
 """
@@ -2620,6 +2674,10 @@ func (ec *executionContext) childFields_ApiToken(ctx context.Context, field grap
 		return ec.fieldContext_ApiToken_createdAt(ctx, field)
 	case "revokedAt":
 		return ec.fieldContext_ApiToken_revokedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ApiToken_expiresAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ApiToken_lastUsedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiToken", field.Name)
 }
@@ -2788,6 +2846,8 @@ func (ec *executionContext) childFields_NewApiToken(ctx context.Context, field g
 		return ec.fieldContext_NewApiToken_name(ctx, field)
 	case "token":
 		return ec.fieldContext_NewApiToken_token(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_NewApiToken_expiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NewApiToken", field.Name)
 }
@@ -3173,6 +3233,14 @@ func (ec *executionContext) field_Mutation_createApiToken_args(ctx context.Conte
 		return nil, err
 	}
 	args["name"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expiresAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresAt"] = arg2
 	return args, nil
 }
 
@@ -3521,6 +3589,28 @@ func (ec *executionContext) field_Mutation_revokeProjectPerm_args(ctx context.Co
 		return nil, err
 	}
 	args["group"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setGroupIssuer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "issuer",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["issuer"] = arg1
 	return args, nil
 }
 
@@ -4231,6 +4321,52 @@ func (ec *executionContext) _ApiToken_revokedAt(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_ApiToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiToken", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ApiToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiToken", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ApiToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiToken_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
@@ -5615,6 +5751,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteGroup(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setGroupIssuer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setGroupIssuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetGroupIssuer(ctx, fc.Args["group"].(string), fc.Args["issuer"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Group) graphql.Marshaler {
+			return ec.marshalNGroup2ᚖgithubᚗcomᚋgrantqlᚋgrantqlᚋgraphᚋmodelᚐGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setGroupIssuer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setGroupIssuer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addUserToGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6362,7 +6542,7 @@ func (ec *executionContext) _Mutation_createApiToken(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateAPIToken(ctx, fc.Args["user"].(string), fc.Args["name"].(string))
+			return ec.Resolvers.Mutation().CreateAPIToken(ctx, fc.Args["user"].(string), fc.Args["name"].(string), fc.Args["expiresAt"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.NewAPIToken) graphql.Marshaler {
@@ -6507,6 +6687,29 @@ func (ec *executionContext) _NewApiToken_token(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_NewApiToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("NewApiToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _NewApiToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.NewAPIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NewApiToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NewApiToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NewApiToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Page_id(ctx context.Context, field graphql.CollectedField, obj *model.Page) (ret graphql.Marshaler) {
@@ -10829,6 +11032,16 @@ func (ec *executionContext) _ApiToken(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "expiresAt":
+			out.Values[i] = ec._ApiToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._ApiToken_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11625,6 +11838,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setGroupIssuer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setGroupIssuer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addUserToGroup":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addUserToGroup(ctx, field)
@@ -11790,6 +12010,11 @@ func (ec *executionContext) _NewApiToken(ctx context.Context, sel ast.SelectionS
 		case "token":
 			out.Values[i] = ec._NewApiToken_token(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._NewApiToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -192,7 +192,7 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, token, err := store.CreateToken(bg, u.ID, "graphiql")
+	_, token, err := store.CreateToken(bg, u.ID, "graphiql", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,7 +264,7 @@ func (h *harness) mustUserFlags(t *testing.T, name string, active, super bool, p
 			t.Fatalf("GrantPerm(%s, %s) = %v", u.Username, p, err)
 		}
 	}
-	tok, secret, err := h.store.CreateToken(h.ctx, u.ID, "fixture")
+	tok, secret, err := h.store.CreateToken(h.ctx, u.ID, "fixture", nil)
 	if err != nil {
 		t.Fatalf("CreateToken(%s) = %v", u.Username, err)
 	}

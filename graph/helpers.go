@@ -121,7 +121,8 @@ func decisionModel(d authz.Decision) *model.Decision {
 }
 
 func tokenModel(t models.Token) *model.APIToken {
-	return &model.APIToken{ID: formatID(t.ID), Name: t.Name, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt, UserID: t.UserID}
+	return &model.APIToken{ID: formatID(t.ID), Name: t.Name, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt,
+		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, UserID: t.UserID}
 }
 
 func projectConnection(page authz.ProjectPage, count model.Counter) *model.ProjectConnection {

@@ -93,7 +93,7 @@ func newFuzzEndpoint(tb testing.TB) *fuzzEndpoint {
 	if err != nil {
 		tb.Fatalf("CreateUser(alice) = %v", err)
 	}
-	_, userToken, err := store.CreateToken(ctx, u.ID, "fuzz")
+	_, userToken, err := store.CreateToken(ctx, u.ID, "fuzz", nil)
 	if err != nil {
 		tb.Fatalf("CreateToken(alice) = %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/authz/gqlauthz"
@@ -121,6 +122,29 @@ func (r *mutationResolver) DeleteGroup(ctx context.Context, id string) (bool, er
 		return false, err
 	}
 	return r.Engine.DeleteGroup(ctx, gid)
+}
+
+// SetGroupIssuer is the resolver for the setGroupIssuer field.
+func (r *mutationResolver) SetGroupIssuer(ctx context.Context, group string, issuer *string) (*model.Group, error) {
+	gid, err := parseID("group", group)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.requirePerm(ctx, "hand groups to issuers", authz.PermChangeGroup); err != nil {
+		return nil, err
+	}
+	name := ""
+	if issuer != nil {
+		name = *issuer
+		if err := authz.ValidateText("issuer", name, maxIssuerLen, false); err != nil {
+			return nil, err
+		}
+	}
+	defer r.Engine.NoteWrite(ctx)
+	if err := r.Store.SetGroupIssuer(ctx, gid, name); err != nil {
+		return nil, err
+	}
+	return r.groupByID(ctx, gid)
 }
 
 // AddUserToGroup is the resolver for the addUserToGroup field.
@@ -367,7 +391,7 @@ func (r *mutationResolver) DeleteRule(ctx context.Context, id string) (bool, err
 }
 
 // CreateAPIToken is the resolver for the createApiToken field.
-func (r *mutationResolver) CreateAPIToken(ctx context.Context, user string, name string) (*model.NewAPIToken, error) {
+func (r *mutationResolver) CreateAPIToken(ctx context.Context, user string, name string, expiresAt *time.Time) (*model.NewAPIToken, error) {
 	viewer, err := requireSignedIn(ctx, "create API tokens")
 	if err != nil {
 		return nil, err
@@ -395,11 +419,14 @@ func (r *mutationResolver) CreateAPIToken(ctx context.Context, user string, name
 			return nil, err
 		}
 	}
-	t, secret, err := r.Store.CreateToken(ctx, uid, name)
+	if expiresAt != nil && !expiresAt.After(time.Now()) {
+		return nil, authz.InvalidInput("expiresAt %s is not in the future", expiresAt.UTC().Format(time.RFC3339))
+	}
+	t, secret, err := r.Store.CreateToken(ctx, uid, name, expiresAt)
 	if err != nil {
 		return nil, err
 	}
-	return &model.NewAPIToken{ID: formatID(t.ID), Name: t.Name, Token: secret}, nil
+	return &model.NewAPIToken{ID: formatID(t.ID), Name: t.Name, Token: secret, ExpiresAt: t.ExpiresAt}, nil
 }
 
 // RevokeAPIToken is the resolver for the revokeApiToken field.

@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/grantql/grantql/authn"
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/authz/gqlauthz"
 	"github.com/grantql/grantql/graph/graphiql"
@@ -41,6 +42,7 @@ type options struct {
 	metrics       *Metrics
 	corsOrigins   []string     // the exact origins whose browsers may call; none by default
 	logger        *slog.Logger // nil: no request lines, panics to slog.Default()
+	authn         authn.Authenticator
 }
 
 func newOptions(opts []Option) *options {
@@ -60,6 +62,10 @@ func (o *options) panicLogger() *slog.Logger {
 	}
 	return slog.New(LogHandler(slog.Default().Handler()))
 }
+
+// WithAuthenticator says who callers are (default: API tokens only,
+// authn.New of the engine and store).
+func WithAuthenticator(a authn.Authenticator) Option { return func(o *options) { o.authn = a } }
 
 // WithLimits sets the limits of requests; its zero fields keep their
 // defaults.
@@ -200,12 +206,16 @@ func NewMux(ctx context.Context, engine *authz.Engine, store *models.Store, db P
 	if err != nil {
 		return nil, err
 	}
+	authenticator := o.authn
+	if authenticator == nil {
+		authenticator = authn.New(engine, store)
+	}
 	mux := http.NewServeMux()
 	page := graphiql.Handler()
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET "+graphiql.AssetsPath, page)
 	mux.Handle("/graphql", withDeadline(o.limits.RequestTimeout,
-		limitBody(o.limits.BodyBytes, Authenticate(engine.SharedCache().Tokens(store), gql))))
+		limitBody(o.limits.BodyBytes, Authenticate(authenticator, gql))))
 	if o.metrics != nil {
 		mux.Handle("GET /metrics", o.metrics.Handler())
 	}

@@ -96,7 +96,7 @@ func TestViewerOverHTTP(t *testing.T) {
 			})
 		}
 		t.Run("revoked token", func(t *testing.T) {
-			tok, secret, err := store.CreateToken(ctx, admin.ID, "to revoke")
+			tok, secret, err := store.CreateToken(ctx, admin.ID, "to revoke", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestViewerOverHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, secret, err := store.CreateToken(ctx, u.ID, "inactive")
+			_, secret, err := store.CreateToken(ctx, u.ID, "inactive", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

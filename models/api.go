@@ -374,7 +374,7 @@ func (s *Store) Tokens(ctx context.Context, user int64) ([]Token, error) {
 	}
 	out := make([]Token, len(rows))
 	for i, r := range rows {
-		out[i] = Token{ID: r.ID, UserID: r.UserID, Name: r.Name, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}
+		out[i] = r.token()
 	}
 	return out, nil
 }
@@ -385,5 +385,11 @@ func (s *Store) TokenByID(ctx context.Context, id int64) (Token, error) {
 	if err := s.takeByID(ctx, "token", &r, id); err != nil {
 		return Token{}, err
 	}
-	return Token{ID: r.ID, UserID: r.UserID, Name: r.Name, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt}, nil
+	return r.token(), nil
+}
+
+// token is the row without its hash.
+func (r APIToken) token() Token {
+	return Token{ID: r.ID, UserID: r.UserID, Name: r.Name, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt,
+		ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt}
 }

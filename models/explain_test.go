@@ -96,7 +96,7 @@ SELECT DISTINCT pp.project_id FROM project_permissions pp
 		t.Fatal(err)
 	}
 	t.Logf("user %d, permission projects.view_page (%d), projects %v", user, viewPage, projects)
-	_, secret, err := models.NewStore(db).CreateToken(context.Background(), user, "explain")
+	_, secret, err := models.NewStore(db).CreateToken(context.Background(), user, "explain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,7 @@ func (s *Store) LoadGrants(ctx context.Context, user int64, projects []int64) (*
 type viewerRow struct {
 	id        int64
 	createdAt time.Time
+	token     authz.TokenInfo
 }
 
 // otherKinds is added to the kind of the rows of a second user's grants in
@@ -160,6 +161,13 @@ func readGrants(rows *sql.Rows, projects int, viewer *viewerRow, other *authz.Gr
 		switch kind {
 		case rowRevision:
 			into.Revision = perm.Int64
+		case rowToken:
+			if viewer != nil {
+				viewer.token = authz.TokenInfo{ID: project.Int64}
+				if created.Valid {
+					viewer.token.ExpiresAt = created.Time.UTC()
+				}
+			}
 		case rowUser:
 			into.UserFound, into.IsActive, into.IsSuperuser, into.Username = true, isActive.Bool, isSuperuser.Bool, username.String
 			if viewer != nil && into == g {

@@ -20,6 +20,9 @@ type Group struct {
 	ID        int64
 	Name      string
 	CreatedAt time.Time
+	// ManagedByIssuer is the OIDC issuer whose group claim sets the
+	// group's members; nil for a group an admin manages.
+	ManagedByIssuer *string
 }
 
 // UserGroup is a membership.
@@ -94,6 +97,20 @@ type APIToken struct {
 	TokenHash string
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// ExpiresAt is when the token stops working; nil: never.
+	ExpiresAt *time.Time
+	// LastUsedAt is when the token last authenticated, written in
+	// batches (TouchTokens); nil: never used.
+	LastUsedAt *time.Time
+}
+
+// UserIdentity maps a user of an OIDC/JWT issuer to a grantql user.
+type UserIdentity struct {
+	ID        int64
+	Issuer    string
+	Subject   string
+	UserID    int64
+	CreatedAt time.Time
 }
 
 // TableName keeps gorm from naming the table a_p_i_tokens.
@@ -172,7 +189,7 @@ func All() []any {
 	return []any{
 		&User{}, &Group{}, &UserGroup{}, &Permission{}, &UserPermission{}, &GroupPermission{},
 		&Project{}, &Page{}, &ProjectPermission{}, &ProjectPermissionUser{}, &ProjectPermissionGroup{},
-		&APIToken{}, &DecisionLog{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
+		&APIToken{}, &UserIdentity{}, &DecisionLog{}, &DecisionLogTag{}, &Rule{}, &GrantEvent{},
 		&AuthzRevision{},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/grantql/grantql/authz"
@@ -12,18 +13,25 @@ import (
 
 // Token is an API token without its secret.
 type Token struct {
-	ID        int64
-	UserID    int64
-	Name      string
-	CreatedAt time.Time
-	RevokedAt *time.Time
+	ID         int64
+	UserID     int64
+	Name       string
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
 }
 
-// CreateToken stores a new token for user and returns it with its secret,
-// which is not stored and cannot be shown again.
-func (s *Store) CreateToken(ctx context.Context, user int64, name string) (Token, string, error) {
+// CreateToken stores a new token for user, expiring at expiresAt (nil:
+// never), and returns it with its secret, which is not stored and cannot
+// be shown again.
+func (s *Store) CreateToken(ctx context.Context, user int64, name string, expiresAt *time.Time) (Token, string, error) {
 	secret, hash := authz.NewToken()
-	row := APIToken{UserID: user, Name: name, TokenHash: hash}
+	if expiresAt != nil {
+		at := expiresAt.UTC()
+		expiresAt = &at
+	}
+	row := APIToken{UserID: user, Name: name, TokenHash: hash, ExpiresAt: expiresAt}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := exists(tx, "user", "users", user); err != nil {
 			return err
@@ -33,18 +41,18 @@ func (s *Store) CreateToken(ctx context.Context, user int64, name string) (Token
 	if err != nil {
 		return Token{}, "", txError(fmt.Sprintf("create token for user %d", user), s.vanished(ctx, err, userRow(user)))
 	}
-	return Token{ID: row.ID, UserID: row.UserID, Name: row.Name, CreatedAt: row.CreatedAt}, secret, nil
+	return Token{ID: row.ID, UserID: row.UserID, Name: row.Name, CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt}, secret, nil
 }
 
-// viewerSQL finds the user of an unrevoked token, with the permissions it
-// holds globally and the revision, in the layout of a grants statement
+// viewerSQL finds the user of a credential, with the permissions it holds
+// globally and the revision, in the layout of a grants statement
 // (readGrants): the user row carries the user's id in project_id and its
-// created_at in a seventh column. The token is found once, by its unique
-// hash ($1), in t (PostgreSQL keeps a common table expression that is
-// read more than once, instead of repeating it in each branch), and each
-// branch follows primary keys from there.
+// created_at in a seventh column. The credential is found once, in t
+// (%s: tokenCTE or identityCTE; PostgreSQL keeps a common table
+// expression that is read more than once, instead of repeating it in each
+// branch), and each branch follows primary keys from there.
 const viewerSQL = `
-WITH t AS (SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL)
+WITH t AS (%s)
 SELECT 0 AS kind, u.id AS project_id, CAST(NULL AS BIGINT) AS permission_id,
        u.is_active AS is_active, u.is_superuser AS is_superuser, u.username AS username, u.created_at AS created_at
   FROM t JOIN users u ON u.id = t.user_id
@@ -57,6 +65,22 @@ SELECT 2, NULL, gp.permission_id, NULL, NULL, NULL, NULL
   JOIN group_permissions gp ON gp.group_id = ug.group_id
 UNION ALL
 SELECT 6, NULL, r.revision, NULL, NULL, NULL, NULL FROM authz_revision r WHERE r.id = 1`
+
+// tokenCTE finds an unrevoked token by its unique hash ($1).
+const tokenCTE = `SELECT id, user_id, expires_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL`
+
+// tokenRowSQL adds the token's row to the token statement: its id in
+// project_id and its expiry in the seventh column.
+const tokenRowSQL = `
+UNION ALL
+SELECT 7, t.id, NULL, NULL, NULL, NULL, t.expires_at FROM t`
+
+// rowToken is the kind of tokenRowSQL's row.
+const rowToken = 7
+
+// identityCTE finds an issuer's subject ($1, $2) by the unique index of
+// user_identities.
+const identityCTE = `SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2`
 
 // The token's user as an expression of the grants statements' branches:
 // viewerSQL's t.
@@ -73,12 +97,21 @@ SELECT o.kind + %[1]d, o.project_id, o.permission_id, o.is_active, o.is_superuse
 // it, and its arguments: the token's user's projects join viewerSQL's
 // kinds; another user's grants come shifted by otherKinds.
 func viewerStatement(hash string, also authz.ViewerLoad) (string, []any) {
-	args := []any{hash}
-	q := viewerSQL
+	return credentialStatement(fmt.Sprintf(viewerSQL, tokenCTE)+tokenRowSQL, []any{hash}, also)
+}
+
+// identityStatement is viewerStatement of an issuer's subject.
+func identityStatement(issuer, subject string, also authz.ViewerLoad) (string, []any) {
+	return credentialStatement(fmt.Sprintf(viewerSQL, identityCTE), []any{issuer, subject}, also)
+}
+
+// credentialStatement adds to q, a viewerSQL with arguments args, the
+// branches of also.
+func credentialStatement(q string, args []any, also authz.ViewerLoad) (string, []any) {
 	user, shift := tokenUserSQL, 0
 	if also.User != 0 {
 		args = append(args, also.User)
-		user, shift = "$2", otherKinds
+		user, shift = fmt.Sprintf("$%d", len(args)), otherKinds
 		q += fmt.Sprintf(alsoSQL, shift, fmt.Sprintf(userGrantsSQL, user))
 	}
 	if len(also.Projects) > 0 {
@@ -93,17 +126,46 @@ func viewerStatement(hash string, also authz.ViewerLoad) (string, []any) {
 // UserByToken returns the active user a token belongs to. An unknown or
 // revoked token, or one of an inactive user, is authz.ErrUnauthenticated.
 func (s *Store) UserByToken(ctx context.Context, secret string) (authz.User, error) {
-	u, _, _, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{})
+	u, _, _, _, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{})
 	return u, err
 }
 
 // ViewerByToken implements authz.ViewerStore: UserByToken, what the user
-// holds globally, and the grants also names, in one statement.
-func (s *Store) ViewerByToken(ctx context.Context, secret string, also authz.ViewerLoad) (authz.User, *authz.Grants, *authz.Grants, error) {
+// holds globally, and the grants also names, in one statement. An expired
+// token is refused (authz.RefusedTokenExpired).
+func (s *Store) ViewerByToken(ctx context.Context, secret string, also authz.ViewerLoad) (authz.User, authz.TokenInfo, *authz.Grants, *authz.Grants, error) {
 	q, args := viewerStatement(authz.HashToken(secret), also)
+	u, g, other, v, err := s.viewer(ctx, "look up token", q, args, also)
+	switch {
+	case errors.Is(err, errNoViewer):
+		return authz.User{}, authz.TokenInfo{}, nil, nil, authz.Refused(authz.RefusedUnknownToken, "the bearer token is unknown or revoked")
+	case err != nil:
+		return authz.User{}, authz.TokenInfo{}, nil, nil, err
+	case v.token.Expired(time.Now()):
+		return authz.User{}, v.token, nil, nil, authz.ErrTokenExpired(v.token.ExpiresAt)
+	}
+	return u, v.token, g, other, nil
+}
+
+// ViewerByIdentity implements authz.IdentityStore.
+func (s *Store) ViewerByIdentity(ctx context.Context, issuer, subject string, also authz.ViewerLoad) (authz.User, *authz.Grants, *authz.Grants, error) {
+	q, args := identityStatement(issuer, subject, also)
+	u, g, other, _, err := s.viewer(ctx, "look up identity", q, args, also)
+	if errors.Is(err, errNoViewer) {
+		return authz.User{}, nil, nil, &authz.NotFoundError{Kind: "identity"}
+	}
+	return u, g, other, err
+}
+
+// errNoViewer is viewer's error when the credential has no user.
+var errNoViewer = errors.New("no such credential")
+
+// viewer runs a credential statement: errNoViewer when the credential
+// finds no user, a refusal when the user is inactive.
+func (s *Store) viewer(ctx context.Context, what, q string, args []any, also authz.ViewerLoad) (authz.User, *authz.Grants, *authz.Grants, viewerRow, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
-		return authz.User{}, nil, nil, dbError("look up token", err)
+		return authz.User{}, nil, nil, viewerRow{}, dbError(what, err)
 	}
 	var (
 		v     viewerRow
@@ -115,14 +177,14 @@ func (s *Store) ViewerByToken(ctx context.Context, secret string, also authz.Vie
 	g, err := readGrants(rows, len(also.Projects), &v, other)
 	switch {
 	case err != nil:
-		return authz.User{}, nil, nil, dbError("look up token", err)
+		return authz.User{}, nil, nil, v, dbError(what, err)
 	case !g.UserFound:
-		return authz.User{}, nil, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+		return authz.User{}, nil, nil, v, errNoViewer
 	case !g.IsActive:
-		return authz.User{}, nil, nil, fmt.Errorf("the token's user is inactive: %w", authz.ErrUnauthenticated)
+		return authz.User{}, nil, nil, v, authz.Refused(authz.RefusedInactiveUser, "the bearer token's user is inactive")
 	}
 	u := authz.User{ID: v.id, Username: g.Username, IsActive: true, IsSuperuser: g.IsSuperuser, CreatedAt: v.createdAt.UTC()}
-	return u, g, other, nil
+	return u, g, other, v, nil
 }
 
 var _ authz.TokenGrantStore = (*Store)(nil)
@@ -132,22 +194,56 @@ var _ authz.TokenGrantStore = (*Store)(nil)
 // flags, with the token statement (one statement). An unknown or revoked
 // token is authz.ErrUnauthenticated; an inactive user's grants are
 // dropped, as LoadGrants drops them, and its flags say why.
-func (s *Store) LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (authz.User, *authz.Grants, error) {
+func (s *Store) LoadGrantsByToken(ctx context.Context, hash string, projects []int64) (authz.User, authz.TokenInfo, *authz.Grants, error) {
 	q, args := viewerStatement(hash, authz.ViewerLoad{Projects: projects})
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
-		return authz.User{}, nil, dbError("load grants by token", err)
+		return authz.User{}, authz.TokenInfo{}, nil, dbError("load grants by token", err)
 	}
 	var v viewerRow
 	g, err := readGrants(rows, len(projects), &v, nil)
 	switch {
 	case err != nil:
-		return authz.User{}, nil, dbError("load grants by token", err)
+		return authz.User{}, authz.TokenInfo{}, nil, dbError("load grants by token", err)
 	case !g.UserFound:
-		return authz.User{}, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+		return authz.User{}, authz.TokenInfo{}, nil, fmt.Errorf("unknown or revoked token: %w", authz.ErrUnauthenticated)
+	case v.token.Expired(time.Now()):
+		return authz.User{}, v.token, nil, authz.ErrTokenExpired(v.token.ExpiresAt)
 	}
 	u := authz.User{ID: v.id, Username: g.Username, IsActive: g.IsActive, IsSuperuser: g.IsSuperuser, CreatedAt: v.createdAt.UTC()}
-	return u, g, nil
+	return u, v.token, g, nil
+}
+
+// TouchTokens records when tokens were last used (ids to times), in one
+// statement. The column is outside the revision trigger, so this
+// invalidates no cache; a later time never goes back.
+func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	var (
+		q    strings.Builder
+		args []any
+		ids  []any
+	)
+	// PostgreSQL types a CASE of parameters as text; SQLite takes the time
+	// as the driver writes it.
+	when := " WHEN ? THEN ?"
+	if s.db.Dialector.Name() == Postgres {
+		when = " WHEN ? THEN CAST(? AS TIMESTAMPTZ)"
+	}
+	q.WriteString("UPDATE api_tokens SET last_used_at = CASE id")
+	for id, at := range used {
+		q.WriteString(when)
+		args = append(args, id, at.UTC())
+		ids = append(ids, id)
+	}
+	q.WriteString(" END WHERE id IN ?")
+	args = append(args, ids)
+	if err := s.db.WithContext(ctx).Exec(q.String(), args...).Error; err != nil {
+		return dbError("record token use", err)
+	}
+	return nil
 }
 
 // RevokeToken marks a token revoked; false when it does not exist or was

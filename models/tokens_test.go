@@ -42,7 +42,7 @@ func TestViewerByToken(t *testing.T) {
 			if err := e.AddUserToGroup(ctx, u.ID, editors.ID); err != nil {
 				t.Fatal(err)
 			}
-			_, secret, err := s.CreateToken(ctx, u.ID, "t")
+			_, secret, err := s.CreateToken(ctx, u.ID, "t", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestViewerByToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{})
+			got, _, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{})
 			if err != nil || other != nil {
 				t.Fatalf("%s: ViewerByToken = %v, other grants %+v, want none", c.name, err, other)
 			}
@@ -76,7 +76,7 @@ func TestViewerByToken(t *testing.T) {
 			if _, err := e.UpdateUser(ctx, u.ID, &inactive, nil); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, _, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{}); !errors.Is(err, authz.ErrUnauthenticated) {
+			if _, _, _, _, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{}); !errors.Is(err, authz.ErrUnauthenticated) {
 				t.Errorf("%s: ViewerByToken of an inactive user = %v, want ErrUnauthenticated", c.name, err)
 			}
 		}
@@ -132,7 +132,7 @@ func TestViewerByTokenLoads(t *testing.T) {
 		if err := e.GrantPerm(ctx, authz.Holder{Group: editors.ID}, "auth.view_user"); err != nil {
 			t.Fatal(err)
 		}
-		_, secret, err := s.CreateToken(ctx, alice.ID, "t")
+		_, secret, err := s.CreateToken(ctx, alice.ID, "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestViewerByTokenLoads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{Projects: projects})
+		u, _, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{Projects: projects})
 		if err != nil || u.ID != alice.ID || other != nil {
 			t.Fatalf("ViewerByToken(own projects) = user %d, other %+v, %v; want alice's, no other", u.ID, other, err)
 		}
@@ -153,7 +153,7 @@ func TestViewerByTokenLoads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{User: subject.ID, Projects: projects})
+			_, _, g, other, err := s.ViewerByToken(ctx, secret, authz.ViewerLoad{User: subject.ID, Projects: projects})
 			if err != nil || other == nil {
 				t.Fatalf("ViewerByToken(%s's grants) = other %+v, %v", subject.Username, other, err)
 			}
@@ -165,11 +165,11 @@ func TestViewerByTokenLoads(t *testing.T) {
 					subject.Username, g.Projects, g.Revision, other.Revision)
 			}
 		}
-		_, g, other, err = s.ViewerByToken(ctx, secret, authz.ViewerLoad{User: bob.ID})
+		_, _, g, other, err = s.ViewerByToken(ctx, secret, authz.ViewerLoad{User: bob.ID})
 		if want, _ := s.LoadGrants(ctx, bob.ID, nil); err != nil || !cmp.Equal(want, other) || len(other.Global) != 1 {
 			t.Errorf("ViewerByToken(bob's global grants) = %+v, %v; want %+v", other, err, want)
 		}
-		if _, g, other, err := s.ViewerByToken(ctx, secret+"x", authz.ViewerLoad{User: bob.ID, Projects: projects}); !errors.Is(err, authz.ErrUnauthenticated) || g != nil || other != nil {
+		if _, _, g, other, err := s.ViewerByToken(ctx, secret+"x", authz.ViewerLoad{User: bob.ID, Projects: projects}); !errors.Is(err, authz.ErrUnauthenticated) || g != nil || other != nil {
 			t.Errorf("ViewerByToken(unknown token) = %+v, %+v, %v; want ErrUnauthenticated and nothing", g, other, err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grantql/grantql/authn"
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/graph"
 )
@@ -44,6 +45,9 @@ type config struct {
 	introspection bool
 	corsList      string   // --cors-origins as given
 	corsOrigins   []string // corsList parsed by validateAPI
+
+	oidcConfig    string        // the file of JWT issuers' settings; "": API tokens only
+	tokenUseFlush time.Duration // how often API tokens' last use is written
 }
 
 // Defaults: loopback only, so that a fresh `make run` is not reachable from
@@ -145,6 +149,10 @@ func (c *config) apiFlags(fs *flag.FlagSet) {
 		"answer introspection queries (__schema, __type) (env GRANTQL_INTROSPECTION)")
 	fs.StringVar(&c.corsList, "cors-origins", env("GRANTQL_CORS_ORIGINS", ""),
 		"comma-separated exact origins (scheme://host[:port]) whose browser pages may call the API; none by default, \"*\" refused (env GRANTQL_CORS_ORIGINS)")
+	fs.StringVar(&c.oidcConfig, "oidc-config", env("GRANTQL_OIDC_CONFIG", ""),
+		"a JSON file of the OIDC/JWT issuers whose tokens are accepted beside API tokens; docs/authentication.md (env GRANTQL_OIDC_CONFIG)")
+	fs.DurationVar(&c.tokenUseFlush, "token-use-flush", envDuration("GRANTQL_TOKEN_USE_FLUSH", authn.DefaultUsageFlush),
+		"how often API tokens' lastUsedAt is written, in one statement; also at shutdown (env GRANTQL_TOKEN_USE_FLUSH)")
 }
 
 // validateAPI reports a limit out of range or a CORS origin that is not
@@ -165,6 +173,8 @@ func (c *config) validateAPI() error {
 		return fmt.Errorf("max tokens %d: want 1 or more", l.ParserTokens)
 	case l.BodyBytes < 1:
 		return fmt.Errorf("max body bytes %d: want 1 or more", l.BodyBytes)
+	case c.tokenUseFlush <= 0:
+		return fmt.Errorf("token use flush %s: want more than 0", c.tokenUseFlush)
 	case l.CheckMany < 1:
 		return fmt.Errorf("max checkMany %d: want 1 or more", l.CheckMany)
 	case l.RequestTimeout < time.Millisecond:

@@ -216,10 +216,10 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "--database-url", url, "status"}, "00001  pending"},
-		{[]string{"migrate", "--database-url", url, "up"}, "applied 7 migrations"},
-		{[]string{"migrate", "--database-url", url, "status"}, "00008  applied"},
+		{[]string{"migrate", "--database-url", url, "up"}, "applied 8 migrations"},
+		{[]string{"migrate", "--database-url", url, "status"}, "00009  applied"},
 		// SQLite has no 00007 (migrations/sqlite/00008 says why).
-		{[]string{"migrate", "--database-url", url, "down"}, "now at version 6"},
+		{[]string{"migrate", "--database-url", url, "down"}, "now at version 8"},
 		{[]string{"migrate", "--database-url", url, "up"}, "applied 1 migrations"},
 	}
 	for _, s := range steps {

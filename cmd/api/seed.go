@@ -223,7 +223,7 @@ func buildWorkload(ctx context.Context, db *models.DB, engine *authz.Engine, sto
 		return nil, err
 	}
 	for _, v := range viewers {
-		_, secret, err := store.CreateToken(ctx, v.id, "loadgen")
+		_, secret, err := store.CreateToken(ctx, v.id, "loadgen", nil)
 		if err != nil {
 			return nil, err
 		}

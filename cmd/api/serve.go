@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/grantql/grantql/authn"
 	"github.com/grantql/grantql/authz"
 	"github.com/grantql/grantql/graph"
 	"github.com/grantql/grantql/models"
@@ -176,9 +177,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics.WatchSharedCache(engine)
 	metrics.WatchDecisionLogs(logs)
 	metrics.WatchDatabase(db.SQL())
+	authenticator, stopUsage, err := newAuthenticator(ctx, cfg, engine, store, log)
+	if err != nil {
+		return err
+	}
+	// Deferred after the database's close, so run before it: the last
+	// uses of API tokens are written at shutdown.
+	defer stopUsage()
 	mux, err := graph.NewMux(ctx, engine, store, db, graph.WithLimits(cfg.limits),
 		graph.WithDevelopment(cfg.development), graph.WithIntrospection(cfg.introspection),
-		graph.WithMetrics(metrics), graph.WithLogger(log), graph.WithCORSOrigins(cfg.corsOrigins))
+		graph.WithMetrics(metrics), graph.WithLogger(log), graph.WithCORSOrigins(cfg.corsOrigins),
+		graph.WithAuthenticator(authenticator))
 	if err != nil {
 		return err
 	}
@@ -225,6 +234,46 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// usageGrace is how long the last flush of API tokens' last use may take
+// at shutdown.
+const usageGrace = 5 * time.Second
+
+// newAuthenticator returns who callers may be: API tokens, whose last use
+// is written every cfg.tokenUseFlush until stop is called (which writes
+// the last ones), and the JWTs of the issuers of cfg.oidcConfig, whose
+// keys are fetched now.
+func newAuthenticator(ctx context.Context, cfg config, engine *authz.Engine, store *models.Store, log *slog.Logger) (a *authn.Service, stop func(), err error) {
+	opts := []authn.Option{}
+	if cfg.oidcConfig != "" {
+		oc, err := authn.LoadConfig(cfg.oidcConfig)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--oidc-config: %w", err)
+		}
+		issuers := make([]*authn.Issuer, 0, len(oc.Issuers))
+		for _, ic := range oc.Issuers {
+			iss, err := authn.NewIssuer(ctx, ic, nil, 0)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--oidc-config: %w", err)
+			}
+			issuers = append(issuers, iss)
+			log.Info("accepting JWTs", "issuer", iss.Name())
+		}
+		opts = append(opts, authn.WithIssuers(store, issuers...))
+	}
+	usage := authn.NewTokenUsage(store, log)
+	uctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		usage.Run(uctx, cfg.tokenUseFlush, usageGrace)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	return authn.New(engine, store, append(opts, authn.WithTokenUsage(usage))...), stop, nil
 }
 
 // spoolDirFor returns the decision log spool's directory: dir when set;

@@ -137,5 +137,8 @@ type APIToken struct {
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"createdAt"`
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
-	UserID    int64      `json:"-"`
+	// ExpiresAt and LastUsedAt are nil for never.
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	UserID     int64      `json:"-"`
 }

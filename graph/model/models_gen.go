@@ -189,6 +189,8 @@ type NewAPIToken struct {
 	Name string `json:"name"`
 	// The secret to send as `Authorization: Bearer <token>`; shown only now.
 	Token string `json:"token"`
+	// When the token stops working; null: never.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // An object a check is about. For type Page the stored page is the object

@@ -26,9 +26,12 @@ run: build ## Build, migrate the embedded database and serve on 127.0.0.1:8080 (
 # finds none, and the tests then run without -race rather than not at all.
 RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
 
+# A package's tests may take longer than go test's default 10 minutes
+# under the race detector on a busy 2-core machine (graph's browser,
+# schema-walk and property tests): 30 minutes a package.
 test: ## Run every test with the race detector (PostgreSQL too when TEST_DATABASE_URL is set).
 	@$(if $(RACE),,echo "no C compiler: running the tests without the race detector")
-	$(GO) test $(RACE) -count=1 ./...
+	$(GO) test $(RACE) -count=1 -timeout 30m ./...
 	@# The race detector slows the pure-Go SQLite driver some 25 times, so
 	@# under -race the property tests check fewer random datasets; this run
 	@# checks the full 200 (SQLite) and 20 (PostgreSQL), and the escalation

@@ -28,18 +28,9 @@ func PrefetchSiblings(ctx context.Context, engine *authz.Engine, viewer, own int
 	if list == nil {
 		return nil
 	}
-	f, first := startPrefetch(listKey{list: weak.Make(list), path: pathKey(path), viewer: viewer}, list)
-	if !first {
-		select {
-		case <-f.done:
-			return f.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	defer close(f.done)
-	f.err = engine.Prefetch(ctx, viewer, append([]int64{own}, projectsAlong(list.Result, path)...))
-	return f.err
+	return prefetchOnce(ctx, listKey{list: weak.Make(list), path: pathKey(path), viewer: viewer}, list, func() []int64 {
+		return append([]int64{own}, projectsAlong(list.Result, path)...)
+	}, func(projects []int64) error { return engine.Prefetch(ctx, viewer, projects) })
 }
 
 // listKey names the prefetch of one list of one request: the list's
@@ -74,6 +65,24 @@ func startPrefetch(key listKey, list *graphql.FieldContext) (*prefetch, bool) {
 	}
 	runtime.AddCleanup(list, func(k listKey) { prefetches.Delete(k) }, key)
 	return f, true
+}
+
+// prefetchOnce runs the prefetch of key once for all the fields of list
+// that ask: the first caller loads the projects it finds, the others wait
+// for it (or for their own ctx) and share its error.
+func prefetchOnce(ctx context.Context, key listKey, list *graphql.FieldContext, projects func() []int64, load func([]int64) error) error {
+	f, first := startPrefetch(key, list)
+	if !first {
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(f.done)
+	f.err = load(projects())
+	return f.err
 }
 
 func pathKey(path []string) string {
@@ -235,20 +244,11 @@ func PrefetchFieldSiblings(ctx context.Context, engine *authz.Engine, viewer int
 		return engine.Prefetch(ctx, viewer, own)
 	}
 	key := listKey{list: weak.Make(list), path: "field " + pathKey(path) + " " + fc.Field.Alias, viewer: viewer}
-	f, first := startPrefetch(key, list)
-	if !first {
-		select {
-		case <-f.done:
-			return f.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	defer close(f.done)
-	projects := own
-	walkAlong(list.Result, path, func(parent any) { projects = append(projects, projectsOf(parent)...) })
-	f.err = engine.Prefetch(ctx, viewer, projects)
-	return f.err
+	return prefetchOnce(ctx, key, list, func() []int64 {
+		projects := own
+		walkAlong(list.Result, path, func(parent any) { projects = append(projects, projectsOf(parent)...) })
+		return projects
+	}, func(projects []int64) error { return engine.Prefetch(ctx, viewer, projects) })
 }
 
 // FieldValue returns the value of the struct field of obj (a struct or a

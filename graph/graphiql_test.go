@@ -9,16 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/grantql/grantql/authz"
@@ -31,25 +27,10 @@ import (
 // sends, as TestGraphiQLInBrowser captures it.
 const introspectionFile = "testdata/graphiql-introspection.graphql"
 
-// envScreenshots names a folder into which TestGraphiQLInBrowser writes
-// its screenshots (docs/graphiql holds the committed ones).
+// envScreenshots names a folder into which the browser tests write their
+// screenshots (docs/graphiql holds TestGraphiQLInBrowser's committed ones,
+// docs/frontend TestFrontendSignsInWithJWT's).
 const envScreenshots = "GRANTQL_SCREENSHOTS"
-
-// chromiumPath returns the browser the test drives. Without one the test
-// skips, except under CI, which installs it (.ci/run): there it fails.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH: CI installs it (.ci/run) for the GraphiQL browser test")
-	}
-	t.Skip("no chromium on PATH: install it to run the GraphiQL browser test")
-	return ""
-}
 
 // graphqlRecorder remembers the bodies of the POST requests to /graphql
 // and the status of their answers.
@@ -95,83 +76,6 @@ func (rec *graphqlRecorder) introspection() (query string, status int, ok bool) 
 	return "", 0, false
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
-}
-
-// pageProblems collects what must not happen while the page is used: a
-// request to anywhere but the test server, a request that fails or is
-// answered with an error status, and an error on the console.
-type pageProblems struct {
-	origin string
-	mu     sync.Mutex
-	urls   map[network.RequestID]string
-	list   []string
-}
-
-func (p *pageProblems) add(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.list = append(p.list, fmt.Sprintf(format, args...))
-}
-
-func (p *pageProblems) listen(ev any) {
-	switch ev := ev.(type) {
-	case *network.EventRequestWillBeSent:
-		u := ev.Request.URL
-		p.mu.Lock()
-		p.urls[ev.RequestID] = u
-		p.mu.Unlock()
-		if u != p.origin && !strings.HasPrefix(u, p.origin+"/") && !strings.HasPrefix(u, "data:") {
-			p.add("request to another origin: %s", u)
-		}
-	case *network.EventResponseReceived:
-		if ev.Response.Status >= 400 {
-			p.add("%s answered %d", ev.Response.URL, ev.Response.Status)
-		}
-	case *network.EventLoadingFailed:
-		p.mu.Lock()
-		u := p.urls[ev.RequestID]
-		p.mu.Unlock()
-		p.add("request %s failed: %s %s", u, ev.ErrorText, ev.BlockedReason)
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var parts []string
-			for _, a := range ev.Args {
-				if a.Description != "" {
-					parts = append(parts, a.Description)
-				} else {
-					parts = append(parts, string(a.Value))
-				}
-			}
-			p.add("console %s: %s", ev.Type, strings.Join(parts, " "))
-		}
-	case *runtime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		if d.Exception != nil {
-			p.add("uncaught exception: %s %s", d.Text, d.Exception.Description)
-		} else {
-			p.add("uncaught exception: %s", d.Text)
-		}
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			p.add("browser log error: %s %s", ev.Entry.Text, ev.Entry.URL)
-		}
-	}
-}
-
-func (p *pageProblems) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.list...)
-}
-
 // TestGraphiQLInBrowser uses the GraphiQL page in a real headless browser
 // that can reach nothing but the test server: the page loads from the
 // binary alone (no request elsewhere, none failing, no console error),
@@ -208,29 +112,8 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	if dir := os.Getenv(envScreenshots); dir != "" {
 		shots = dir
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(bg,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-		// Nothing but the test server, on the loopback, is reachable: every
-		// other address goes through a proxy that does not exist, and no
-		// name resolves.
-		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	problems := &pageProblems{origin: srv.URL, urls: map[network.RequestID]string{}}
+	browser := newBrowser(t, chromium)
+	problems := newPageProblems(srv.URL)
 	// The first call starts the browser; the time limit is on what follows.
 	if err := chromedp.Listen(browser, problems.listen); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -355,18 +238,6 @@ func TestGraphiQLInBrowser(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "introspection.graphql"), []byte(introspection), 0o644)
 		}
 		t.Errorf("GraphiQL's introspection query differs from %s (update it, and check its depth against the limits):\n%s", introspectionFile, introspection)
-	}
-}
-
-// screenshot saves a PNG of the browser's window in path.
-func screenshot(t *testing.T, ctx context.Context, path string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

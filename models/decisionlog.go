@@ -248,10 +248,17 @@ func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog
 // of the batch's users ($1) and which of its projects ($2) exist, each by
 // primary key, and $3 fresh log ids from the identity sequence, so that
 // the tags can name their logs without a round trip for the logs' ids.
+// It locks the users and projects it finds (FOR KEY SHARE) until the batch
+// commits: decision_logs has no foreign keys (migration 00010), and a
+// user or project deleted meanwhile waits, then sets the batch's logs'
+// column to NULL (deleteRecorded), as the foreign key's ON DELETE SET NULL
+// did, once a batch instead of once a row.
 const logReferencesSQL = `
-SELECT 0 AS kind, u.id, u.username FROM users u WHERE u.id = ANY($1)
+WITH u AS (SELECT id, username FROM users WHERE id = ANY($1) FOR KEY SHARE),
+     p AS (SELECT id FROM projects WHERE id = ANY($2) FOR KEY SHARE)
+SELECT 0 AS kind, u.id, u.username FROM u
 UNION ALL
-SELECT 1, p.id, NULL FROM projects p WHERE p.id = ANY($2)
+SELECT 1, p.id, NULL FROM p
 UNION ALL
 SELECT 2, nextval(pg_get_serial_sequence('decision_logs', 'id')), NULL FROM generate_series(1, $3)`
 

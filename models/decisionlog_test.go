@@ -385,18 +385,29 @@ func TestWriteDecisionLogsSurvivesBadInput(t *testing.T) {
 }
 
 // TestDecisionLogUsername: a log keeps the username it was written with
-// after the user is deleted (user_id becomes NULL).
+// after the user is deleted (user_id becomes NULL, and project_id when
+// its project is deleted, though PostgreSQL's decision_logs has no
+// foreign keys).
 func TestDecisionLogUsername(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		s := models.NewStore(db)
 		dave := mustUser(t, s, "dave")
-		l := []authz.DecisionLog{{Name: "auto-auth.view_user", Perm: "auth.view_user", Reason: authz.ReasonNoGrant, User: dave.ID}}
+		p := mustProject(t, s, "gone")
+		l := []authz.DecisionLog{{Name: "auto-auth.view_user", Perm: "auth.view_user", Reason: authz.ReasonNoGrant, User: dave.ID,
+			Project: p.ID}}
 		if err := s.WriteDecisionLogs(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.DeleteUser(ctx, dave.ID); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := s.DeleteProject(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := s.DecisionLogs(ctx, authz.DecisionLogFilter{User: ptr(int64(0)), Project: ptr(int64(0))}, 0, 10); err != nil ||
+			len(left) != 1 || left[0].ID != l[0].ID {
+			t.Errorf("DecisionLogs(user 0, project 0) = %d logs, %v, want the log of the deleted user and project", len(left), err)
 		}
 		var row models.DecisionLog
 		if err := db.Gorm.Take(&row, l[0].ID).Error; err != nil {

@@ -113,9 +113,10 @@ func TestDecisionLogForDayWithoutPartition(t *testing.T) {
 	})
 }
 
-// TestPurgeDropsPartitions: on PostgreSQL retention drops the partitions
-// of the days it removes, deleting no row of decision_logs (a trigger
-// refuses any DELETE), and keeps the partitions and logs of the days after.
+// TestPurgeDropsPartitions: on PostgreSQL logs of several days' partitions
+// page newest first, and retention drops the partitions of the days it
+// removes, deleting no row of decision_logs (a trigger refuses any
+// DELETE), and keeps the partitions and logs of the days after.
 func TestPurgeDropsPartitions(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		if db.Dialect != models.Postgres {
@@ -135,6 +136,24 @@ func TestPurgeDropsPartitions(t *testing.T) {
 		}
 		if err := s.WriteDecisionLogs(ctx, logs); err != nil {
 			t.Fatal(err)
+		}
+		// Pages of two across the four days' partitions, newest first.
+		var paged []int64
+		for before := int64(0); ; {
+			page, err := s.DecisionLogs(ctx, authz.DecisionLogFilter{}, before, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range page {
+				paged = append(paged, l.ID)
+			}
+			if len(page) < 2 {
+				break
+			}
+			before = page[len(page)-1].ID
+		}
+		if want := []int64{logs[4].ID, logs[3].ID, logs[2].ID, logs[1].ID, logs[0].ID}; !slices.Equal(paged, want) {
+			t.Errorf("pages of 2 = %v, want %v", paged, want)
 		}
 		if err := db.Gorm.Exec(`DELETE FROM decision_logs WHERE id = ?`, logs[0].ID).Error; err == nil {
 			t.Fatal("DELETE of a log succeeded: the trigger that proves purges delete no row does not work")

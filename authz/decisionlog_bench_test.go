@@ -3,6 +3,9 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/grantql/grantql/authz"
@@ -134,7 +137,8 @@ func BenchmarkWriteDecisionLogs(b *testing.B) {
 	for _, dialect := range dbtest.Dialects() {
 		b.Run(dialect, func(b *testing.B) {
 			ctx := context.Background()
-			store := models.NewStore(dbtest.Open(b, dialect))
+			db := dbtest.Open(b, dialect)
+			store := models.NewStore(db)
 			sink := &recordingSink{}
 			e := authz.NewEngine(store, authz.WithVerbosity(authz.VerbosityResult), authz.WithLogSink(sink))
 			admin, err := e.CreateUser(ctx, "admin", true, true)
@@ -180,6 +184,7 @@ func BenchmarkWriteDecisionLogs(b *testing.B) {
 				rows += 1 + len(tags)
 			}
 			n := 0
+			cpuBefore := backendCPU(b, db)
 			for b.Loop() {
 				write := append([]authz.DecisionLog(nil), logs...)
 				for i := range write {
@@ -193,6 +198,50 @@ func BenchmarkWriteDecisionLogs(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "logs/s")
 			b.ReportMetric(float64(rows)/batch, "rows/log")
+			if dialect == models.Postgres {
+				var cpu float64
+				for pid, after := range backendCPU(b, db) {
+					cpu += after - cpuBefore[pid]
+				}
+				b.ReportMetric(cpu*1e6/float64(b.N*batch), "pg-cpu-µs/log")
+			}
 		})
 	}
+}
+
+// backendCPU returns the CPU seconds (user and system) each PostgreSQL
+// backend connected to db's database has used, by process id, read from
+// /proc: the server must run on this machine. Background processes (WAL
+// writer, checkpointer) are left out: other databases share them. On
+// SQLite, or when /proc cannot be read, it returns nothing.
+func backendCPU(b *testing.B, db *models.DB) map[int]float64 {
+	b.Helper()
+	out := map[int]float64{}
+	if db.Dialect != models.Postgres {
+		return out
+	}
+	rows, err := db.SQL().Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			b.Fatal(err)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields 14 and 15 (utime, stime), after the command in parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		utime, _ := strconv.ParseFloat(f[11], 64)
+		stime, _ := strconv.ParseFloat(f[12], 64)
+		out[pid] = (utime + stime) / 100 // USER_HZ, 100 on Linux
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return out
 }

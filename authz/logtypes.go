@@ -72,7 +72,9 @@ type DecisionLogStore interface {
 	// DecisionLogByUID returns one log by its public id: an ErrNotFound
 	// error when there is none (or it is not stored yet).
 	DecisionLogByUID(ctx context.Context, uid string) (DecisionLog, error)
-	// PurgeDecisionLogs deletes the logs created before t.
+	// PurgeDecisionLogs removes the logs of the days (UTC) that end at or
+	// before t, and returns how many: logs go by whole days, none created
+	// at or after t.
 	PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error)
 }
 

@@ -450,13 +450,23 @@ func (w *LogWriter) giveUp(logs []DecisionLog, err error) {
 		"logs", len(logs), "first", logs[0].Name, "request_id", logs[0].RequestID, "error", err)
 }
 
+// DecisionLogPreparer is a DecisionLogStore that prepares for the logs of
+// the coming days (PostgreSQL's partitions of decision_logs, created
+// ahead).
+type DecisionLogPreparer interface {
+	PrepareDecisionLogs(ctx context.Context, now time.Time) error
+}
+
 // StartRetention deletes the decision logs older than days days, at once
-// and then every interval, until ctx ends; days ≤ 0 keeps logs forever and
-// starts nothing. It returns a function that stops the purges and waits
-// for a running one to finish. Purge results and errors go to
-// slog.Default(): a failed purge is retried at the next interval.
+// and then every interval, until ctx ends; days ≤ 0 keeps logs forever.
+// A store that is a DecisionLogPreparer is prepared for the coming days at
+// the same times, whatever days is; with neither, it starts nothing. It
+// returns a function that stops the runs and waits for a running one to
+// finish. Results and errors go to slog.Default(): a failed run is retried
+// at the next interval.
 func StartRetention(ctx context.Context, store DecisionLogStore, days int, interval time.Duration) (stop func()) {
-	if days <= 0 {
+	preparer, _ := store.(DecisionLogPreparer)
+	if days <= 0 && preparer == nil {
 		return func() {}
 	}
 	if interval <= 0 {
@@ -469,13 +479,20 @@ func StartRetention(ctx context.Context, store DecisionLogStore, days int, inter
 		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
 		for {
-			cutoff := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
-			n, err := store.PurgeDecisionLogs(ctx, cutoff)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				slog.Default().Error("decision log retention: purge failed", "before", cutoff, "deleted", n, "error", err)
-			case n > 0:
-				slog.Default().Info("decision log retention: purged", "before", cutoff, "deleted", n)
+			if preparer != nil {
+				if err := preparer.PrepareDecisionLogs(ctx, time.Now()); err != nil && ctx.Err() == nil {
+					slog.Default().Error("decision log retention: preparing the coming days failed", "error", err)
+				}
+			}
+			if days > 0 {
+				cutoff := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+				n, err := store.PurgeDecisionLogs(ctx, cutoff)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					slog.Default().Error("decision log retention: purge failed", "before", cutoff, "deleted", n, "error", err)
+				case n > 0:
+					slog.Default().Info("decision log retention: purged", "before", cutoff, "deleted", n)
+				}
 			}
 			select {
 			case <-ctx.Done():

@@ -338,3 +338,40 @@ func TestStartRetention(t *testing.T) {
 		t.Errorf("StartRetention(days 0) purged %d times, want never", len(none.purges))
 	}
 }
+
+// preparingLogStore is a memLogStore that prepares for the coming days
+// (as PostgreSQL's store creates partitions ahead).
+type preparingLogStore struct {
+	memLogStore
+	prepared chan time.Time
+}
+
+func (s *preparingLogStore) PrepareDecisionLogs(_ context.Context, now time.Time) error {
+	s.prepared <- now
+	return nil
+}
+
+// TestStartRetentionPreparesAhead: the retention run prepares the store
+// for the coming days at start, also when logs are kept forever, and
+// purges only with a retention.
+func TestStartRetentionPreparesAhead(t *testing.T) {
+	for _, days := range []int{0, 30} {
+		store := &preparingLogStore{prepared: make(chan time.Time, 10)}
+		stop := authz.StartRetention(context.Background(), store, days, time.Hour)
+		select {
+		case now := <-store.prepared:
+			if age := time.Since(now); age < 0 || age > time.Minute {
+				t.Errorf("StartRetention(days %d) prepared for %v, want now", days, now)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("StartRetention(days %d) did not prepare the store", days)
+		}
+		stop()
+		store.mu.Lock()
+		purges := len(store.purges)
+		store.mu.Unlock()
+		if want := min(days, 1); purges != want {
+			t.Errorf("StartRetention(days %d) purged %d times, want %d", days, purges, want)
+		}
+	}
+}

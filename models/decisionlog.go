@@ -93,7 +93,8 @@ func optional(s string, max int) *string {
 }
 
 // WriteDecisionLogs stores a batch of logs in one transaction, and sets
-// their ids in logs. A user or project that no longer exists (deleted
+// their ids in logs. A log without a createdAt gets one before the write
+// (logTime), so that a retry or the spool keeps it. A user or project that no longer exists (deleted
 // between the check and the write) is stored as NULL, as ON DELETE SET
 // NULL would have done had the log been written first; the username at
 // the time of the write is kept beside the user id. PostgreSQL takes the
@@ -102,12 +103,15 @@ func (s *Store) WriteDecisionLogs(ctx context.Context, logs []authz.DecisionLog)
 	if len(logs) == 0 {
 		return nil
 	}
+	for i := range logs {
+		logs[i].CreatedAt = logTime(logs[i])
+	}
 	var (
 		rows []DecisionLog
 		err  error
 	)
 	if s.dialect == Postgres {
-		rows, err = s.copyDecisionLogs(ctx, logs)
+		rows, err = s.copyPartitioned(ctx, logs)
 	} else {
 		rows, err = s.insertDecisionLogs(ctx, logs)
 	}
@@ -156,9 +160,31 @@ func (s *Store) unstoredLogs(ctx context.Context, logs []authz.DecisionLog) ([]a
 	for _, l := range logs {
 		uids = append(uids, clip(l.UID, maxLogUID))
 	}
+	q := s.db.WithContext(ctx).Model(&DecisionLog{}).Where("uid IN ? AND uid <> ''", uids)
+	if s.dialect == Postgres && len(logs) > 0 {
+		// A log stored already has the createdAt it has here (logTime),
+		// so the look-up reads only the partitions of the batch's days,
+		// unless a log's time is not known before it is written.
+		var first, last time.Time
+		for i, l := range logs {
+			t := logTime(l)
+			if l.CreatedAt.IsZero() && l.UID != "" {
+				if _, ok := uidTime(l.UID); !ok {
+					first = time.Time{}
+					break
+				}
+			}
+			if i == 0 {
+				first, last = t, t
+			}
+			first, last = minTime(first, t), maxTime(last, t)
+		}
+		if !first.IsZero() {
+			q = q.Where("created_at BETWEEN ? AND ?", first, last)
+		}
+	}
 	var stored []string
-	if err := s.db.WithContext(ctx).Model(&DecisionLog{}).Where("uid IN ? AND uid <> ''", uids).
-		Pluck("uid", &stored).Error; err != nil {
+	if err := q.Pluck("uid", &stored).Error; err != nil {
 		return nil, dbError(fmt.Sprintf("look up %d decision log uids", len(uids)), err)
 	}
 	seen := make(map[string]bool, len(logs))
@@ -222,10 +248,17 @@ func (s *Store) insertDecisionLogs(ctx context.Context, logs []authz.DecisionLog
 // of the batch's users ($1) and which of its projects ($2) exist, each by
 // primary key, and $3 fresh log ids from the identity sequence, so that
 // the tags can name their logs without a round trip for the logs' ids.
+// It locks the users and projects it finds (FOR KEY SHARE) until the batch
+// commits: decision_logs has no foreign keys (migration 00010), and a
+// user or project deleted meanwhile waits, then sets the batch's logs'
+// column to NULL (deleteRecorded), as the foreign key's ON DELETE SET NULL
+// did, once a batch instead of once a row.
 const logReferencesSQL = `
-SELECT 0 AS kind, u.id, u.username FROM users u WHERE u.id = ANY($1)
+WITH u AS (SELECT id, username FROM users WHERE id = ANY($1) FOR KEY SHARE),
+     p AS (SELECT id FROM projects WHERE id = ANY($2) FOR KEY SHARE)
+SELECT 0 AS kind, u.id, u.username FROM u
 UNION ALL
-SELECT 1, p.id, NULL FROM projects p WHERE p.id = ANY($2)
+SELECT 1, p.id, NULL FROM p
 UNION ALL
 SELECT 2, nextval(pg_get_serial_sequence('decision_logs', 'id')), NULL FROM generate_series(1, $3)`
 
@@ -293,6 +326,31 @@ func (s *Store) copyDecisionLogs(ctx context.Context, logs []authz.DecisionLog) 
 		})
 	})
 	return rows, err
+}
+
+// copyPartitioned writes the batch with copyDecisionLogs after creating
+// the partitions of its days that the store does not know to exist. When
+// PostgreSQL still finds a day without one (another instance's retention
+// dropped it since), it creates the partitions again and writes once more:
+// decision_logs has no DEFAULT partition, and a log is never dropped for
+// the want of one.
+func (s *Store) copyPartitioned(ctx context.Context, logs []authz.DecisionLog) ([]DecisionLog, error) {
+	times := make([]time.Time, len(logs))
+	for i, l := range logs {
+		times[i] = l.CreatedAt
+	}
+	if err := s.ensurePartitions(ctx, times); err != nil {
+		return nil, err
+	}
+	rows, err := s.copyDecisionLogs(ctx, logs)
+	if err == nil || !isMissingPartition(err) {
+		return rows, err
+	}
+	s.partitions.forget()
+	if err := s.ensurePartitions(ctx, times); err != nil {
+		return nil, err
+	}
+	return s.copyDecisionLogs(ctx, logs)
 }
 
 // logReferenceIDs returns the distinct users and projects the logs name.
@@ -428,12 +486,16 @@ func keys(set map[int64]bool) []int64 {
 // checks, or users deleted since); an object type or id of "" selects
 // logs without an object. Times select since ≤ created_at < until.
 //
-// Each filter has an index that ends in id (migration 00004), so that one
-// equality reads its index backwards from the cursor and stops after limit
-// rows; with several filters the planner picks the most selective and
-// checks the others on the rows it reads; with none, or with only
-// unselective ones (allowed, an object type), it reads the primary key
-// backwards until the page is full. A tag is looked up in
+// Each selective filter has an index that ends in id (migration 00004),
+// so that one equality reads its index backwards from the cursor and
+// stops after limit rows; with several filters the planner picks the most
+// selective and checks the others on the rows it reads; with none, or
+// with only unselective ones (allowed, whose index PostgreSQL no longer
+// has since migration 00010, an object type), it reads the primary key
+// backwards until the page is full. On PostgreSQL, where decision_logs is
+// partitioned by day, each partition's index is read backwards and the
+// results merged; since and until leave out the partitions of other days,
+// and a BRIN index on created_at serves them within a day. A tag is looked up in
 // decision_log_tags, whose primary key (tag, decision_log_id) gives the
 // tagged logs newest first; the tag auto, which nearly every log has, is
 // the auto_tagged flag, read on the rows the other filters select.
@@ -464,7 +526,7 @@ func (s *Store) DecisionLogs(ctx context.Context, f authz.DecisionLogFilter, bef
 	optionalEq(&q, "d.object_id", f.ObjectID)
 	optionalEq(&q, "d.object_type", f.ObjectType)
 	if f.Allowed != nil {
-		q.eq("d.allowed", *f.Allowed) // decision_logs_allowed_id_idx
+		q.eq("d.allowed", *f.Allowed) // decision_logs_allowed_id_idx on SQLite
 	}
 	if f.Reason != nil {
 		q.eq("d.reason", string(*f.Reason)) // decision_logs_reason_id_idx
@@ -472,7 +534,7 @@ func (s *Store) DecisionLogs(ctx context.Context, f authz.DecisionLogFilter, bef
 	if f.Name != nil {
 		q.eq("d.name", *f.Name) // decision_logs_name_id_idx
 	}
-	q.times("d.created_at", f.Since, f.Until) // decision_logs_created_idx (created_at, id)
+	q.times("d.created_at", f.Since, f.Until) // partitions, decision_logs_created_brin; SQLite: decision_logs_created_idx
 	var rows []DecisionLog
 	sql := "SELECT d.* FROM " + from + " WHERE " + q.sql() + " ORDER BY " + key + " DESC LIMIT ?"
 	if err := s.db.WithContext(ctx).Raw(sql, append(q.args, limit)...).Scan(&rows).Error; err != nil {
@@ -511,10 +573,20 @@ func (s *Store) DecisionLogByID(ctx context.Context, id int64) (authz.DecisionLo
 }
 
 // DecisionLogByUID implements authz.DecisionLogStore, through the unique
-// partial index on uid.
+// partial index on uid. On PostgreSQL a uid made by the engine starts with
+// its log's createdAt (newLogUID), so the look-up first reads the
+// partitions of the day before, of and after that time, and all of them
+// only when the log is not there.
 func (s *Store) DecisionLogByUID(ctx context.Context, uid string) (authz.DecisionLog, error) {
 	var row DecisionLog
-	err := s.db.WithContext(ctx).Where("uid = ? AND uid <> ''", uid).Take(&row).Error
+	err := gorm.ErrRecordNotFound
+	if t, ok := uidTime(uid); ok && s.dialect == Postgres {
+		err = s.db.WithContext(ctx).Where("uid = ? AND uid <> '' AND created_at >= ? AND created_at < ?",
+			uid, t.Add(-24*time.Hour), t.Add(24*time.Hour)).Take(&row).Error
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		err = s.db.WithContext(ctx).Where("uid = ? AND uid <> ''", uid).Take(&row).Error
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return authz.DecisionLog{}, fmt.Errorf("decision log %q not found: %w", uid, authz.ErrNotFound)
 	}
@@ -526,6 +598,51 @@ func (s *Store) DecisionLogByUID(ctx context.Context, uid string) (authz.Decisio
 		return authz.DecisionLog{}, err
 	}
 	return logs[0], nil
+}
+
+// logTime returns the createdAt a log is stored with: its own, to the
+// microsecond; for a log without one, the time its uid starts with (a uid
+// of newLogUID), so that the log and its replay from the spool are stored
+// alike; else the time of the write.
+func logTime(l authz.DecisionLog) time.Time {
+	if !l.CreatedAt.IsZero() {
+		return l.CreatedAt.UTC().Truncate(time.Microsecond)
+	}
+	if t, ok := uidTime(l.UID); ok {
+		return t
+	}
+	return now()
+}
+
+// uidTime returns the time a uid of newLogUID starts with: its first 12
+// hex digits, Unix milliseconds.
+func uidTime(uid string) (time.Time, bool) {
+	if len(uid) != 32 {
+		return time.Time{}, false
+	}
+	var ms int64
+	for _, c := range uid[:12] {
+		v := strings.IndexRune("0123456789abcdef", c)
+		if v < 0 {
+			return time.Time{}, false
+		}
+		ms = ms<<4 | int64(v)
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // logsOf converts stored rows to logs.
@@ -551,20 +668,26 @@ func logsOf(rows []DecisionLog) ([]authz.DecisionLog, error) {
 	return out, nil
 }
 
-// PurgeDecisionLogs deletes the logs created before t, with their tags,
-// in chunks of purgeChunk logs found through
-// decision_logs_created_idx, each chunk in one transaction; it returns how
-// many it deleted. A cancelled ctx stops it between chunks, keeping what
-// was deleted. Tags are deleted by their logs' ids: on PostgreSQL no
-// foreign key cascades to them (migration 00007).
+// PurgeDecisionLogs removes the logs of the days (UTC) that end at or
+// before t, with their tags, and returns how many logs it removed: a log
+// is kept for whole days, never removed before t, and at most until the
+// end of t's day. On PostgreSQL it drops the days' partitions of
+// decision_logs (dropPartitions), deleting no log row. On SQLite it deletes
+// in chunks of purgeChunk logs found through decision_logs_created_idx,
+// each chunk in one transaction. A cancelled ctx stops it between
+// partitions or chunks, keeping what was removed.
 func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, error) {
+	cutoff := day(t)
+	if s.dialect == Postgres {
+		return s.dropPartitions(ctx, cutoff)
+	}
 	var total int64
 	for {
 		var n int64
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var ids []int64
 			err := tx.Raw(`SELECT id FROM decision_logs WHERE created_at < ? ORDER BY created_at, id LIMIT ?`,
-				t.UTC(), purgeChunk).Scan(&ids).Error
+				cutoff, purgeChunk).Scan(&ids).Error
 			if err != nil || len(ids) == 0 {
 				return err
 			}
@@ -576,7 +699,7 @@ func (s *Store) PurgeDecisionLogs(ctx context.Context, t time.Time) (int64, erro
 			return res.Error
 		})
 		if err != nil {
-			return total, dbError(fmt.Sprintf("purge decision logs before %s", t.UTC().Format(time.RFC3339)), err)
+			return total, dbError(fmt.Sprintf("purge decision logs before %s", cutoff.Format(time.RFC3339)), err)
 		}
 		total += n
 		if n < int64(purgeChunk) {

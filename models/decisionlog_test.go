@@ -281,9 +281,12 @@ func names(logs []authz.DecisionLog, keep func(i int) bool) []string {
 	return out
 }
 
+// TestPurgeDecisionLogs: a purge removes the logs of the days (UTC) that
+// end at or before its time, whole days (on PostgreSQL their partitions),
+// with their tags, and keeps every other log.
 func TestPurgeDecisionLogs(t *testing.T) {
-	// Two logs per statement, so that the purges below take one chunk, a
-	// full chunk and an empty one, and two chunks.
+	// Two logs per statement, so that on SQLite the purges below take one
+	// chunk, a full chunk and an empty one, and two chunks.
 	models.SetPurgeChunk(t, 2)
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
@@ -291,18 +294,25 @@ func TestPurgeDecisionLogs(t *testing.T) {
 		alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
 		p1, p2 := mustProject(t, s, "one"), mustProject(t, s, "two")
 		logs := sampleLogs(alice.ID, bob.ID, p1.ID, p2.ID)
+		// Three days: log 0 on May 4, logs 1 and 2 on May 5, 3 and 4 on May 6.
+		logs[0].CreatedAt = logBase.Add(-48 * time.Hour)
+		logs[1].CreatedAt = logBase.Add(-24 * time.Hour)
+		logs[2].CreatedAt = logBase.Add(-23 * time.Hour)
 		if err := s.WriteDecisionLogs(ctx, logs); err != nil {
 			t.Fatal(err)
 		}
+		may := func(d int) time.Time { return time.Date(2031, 5, d, 0, 0, 0, 0, time.UTC) }
 		for _, c := range []struct {
 			before      time.Time
 			wantDeleted int64
 			wantLeft    []int
 		}{
-			{logBase, 0, []int{4, 3, 2, 1, 0}},
-			{logBase.Add(time.Hour), 2, []int{4, 3, 2}},
-			{logBase.Add(time.Hour), 0, []int{4, 3, 2}},
-			{logBase.Add(3*time.Hour + time.Microsecond), 3, nil},
+			{logBase.Add(-47 * time.Hour), 0, []int{4, 3, 2, 1, 0}}, // May 4 is not over
+			{may(5), 1, []int{4, 3, 2, 1}},
+			{may(5).Add(time.Hour), 0, []int{4, 3, 2, 1}},
+			{logBase, 2, []int{4, 3}},
+			{may(7).Add(-time.Microsecond), 0, []int{4, 3}},
+			{may(7), 2, nil},
 		} {
 			n, err := s.PurgeDecisionLogs(ctx, c.before)
 			if err != nil || n != c.wantDeleted {
@@ -375,18 +385,29 @@ func TestWriteDecisionLogsSurvivesBadInput(t *testing.T) {
 }
 
 // TestDecisionLogUsername: a log keeps the username it was written with
-// after the user is deleted (user_id becomes NULL).
+// after the user is deleted (user_id becomes NULL, and project_id when
+// its project is deleted, though PostgreSQL's decision_logs has no
+// foreign keys).
 func TestDecisionLogUsername(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		s := models.NewStore(db)
 		dave := mustUser(t, s, "dave")
-		l := []authz.DecisionLog{{Name: "auto-auth.view_user", Perm: "auth.view_user", Reason: authz.ReasonNoGrant, User: dave.ID}}
+		p := mustProject(t, s, "gone")
+		l := []authz.DecisionLog{{Name: "auto-auth.view_user", Perm: "auth.view_user", Reason: authz.ReasonNoGrant, User: dave.ID,
+			Project: p.ID}}
 		if err := s.WriteDecisionLogs(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.DeleteUser(ctx, dave.ID); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := s.DeleteProject(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := s.DecisionLogs(ctx, authz.DecisionLogFilter{User: ptr(int64(0)), Project: ptr(int64(0))}, 0, 10); err != nil ||
+			len(left) != 1 || left[0].ID != l[0].ID {
+			t.Errorf("DecisionLogs(user 0, project 0) = %d logs, %v, want the log of the deleted user and project", len(left), err)
 		}
 		var row models.DecisionLog
 		if err := db.Gorm.Take(&row, l[0].ID).Error; err != nil {

@@ -453,6 +453,10 @@ func (s *Store) deleteByID(ctx context.Context, kind string, model any, id int64
 	return res.RowsAffected > 0, nil
 }
 
+// logReferences names the column of decision_logs that refers to a kind
+// of row deleteRecorded deletes.
+var logReferences = map[string]string{"user": "user_id", "project": "project_id"}
+
 // deleteRecorded loads the row of model with id, deletes it (the foreign
 // keys cascade) and records the event that event builds from the loaded
 // row, in one transaction; false when there was no row.
@@ -469,6 +473,16 @@ func (s *Store) deleteRecorded(ctx context.Context, kind string, model any, id i
 			return res.Error
 		}
 		deleted = true
+		if column := logReferences[kind]; column != "" && s.dialect == Postgres {
+			// decision_logs has no foreign keys on PostgreSQL (migration
+			// 00010): its logs lose the reference as ON DELETE SET NULL
+			// would. After the delete, which waited for any batch of the
+			// log writer holding the row (logReferencesSQL), so that this
+			// statement sees that batch's logs.
+			if err := tx.Exec(`UPDATE decision_logs SET `+column+` = NULL WHERE `+column+` = ?`, id).Error; err != nil {
+				return err
+			}
+		}
 		return recordEvent(ctx, tx, event())
 	})
 	return deleted, txError(fmt.Sprintf("delete %s %d", kind, id), err)

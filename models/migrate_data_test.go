@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,6 +125,99 @@ func TestDecisionLogEntriesMigration(t *testing.T) {
 			}
 			if tagsBack != int64(len(tags)) {
 				t.Errorf("decision_log_tags after migrating down = %d rows, want %d", tagsBack, len(tags))
+			}
+			if _, err := m.Up(ctx); err != nil {
+				t.Fatalf("Up after migrating down: %v", err)
+			}
+		})
+	}
+}
+
+// TestDecisionLogPartitionsMigration writes logs of two days into
+// PostgreSQL's decision_logs as migration 00009 left it, migrates up
+// (00010 partitions the table), and finds them by id, by uid and in the
+// list, in the partitions of their days; a log written next takes an id
+// after theirs. Migrating down puts every log back in one table, and the
+// next log again takes a fresh id.
+func TestDecisionLogPartitionsMigration(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			db, m := emptyMigrator(t, dialect)
+			if err := m.UpTo(ctx, 9); err != nil {
+				t.Fatal(err)
+			}
+			days := []time.Time{time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)}
+			ids := []int64{3, 7, 5}
+			for i, id := range ids {
+				err := db.Gorm.Exec(`INSERT INTO decision_logs (id, uid, name, permission, allowed, reason, created_at, entries)
+					VALUES (?, ?, ?, 'projects.view_page', TRUE, 'NO_GRANT', ?, '[]')`,
+					id, fmt.Sprintf("uid-%d", id), fmt.Sprintf("log-%d", id), days[i%2]).Error
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := m.Up(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s := models.NewStore(db)
+			if dialect == models.Postgres {
+				got, err := s.DecisionLogPartitions(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range days {
+					if !slices.Contains(got, d.Truncate(24*time.Hour)) {
+						t.Errorf("partitions after the migration = %v, want one of %v", got, d.Truncate(24*time.Hour))
+					}
+				}
+			}
+			wantNames := func(step string, want ...string) {
+				t.Helper()
+				logs, err := s.DecisionLogs(ctx, authz.DecisionLogFilter{}, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, l := range logs {
+					got = append(got, l.Name)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("logs %s (-want +got):\n%s", step, diff)
+				}
+			}
+			wantNames("after the migration", "log-7", "log-5", "log-3")
+			for i, id := range ids {
+				byID, err := s.DecisionLogByID(ctx, id)
+				if err != nil || byID.Name != fmt.Sprintf("log-%d", id) || !byID.CreatedAt.Equal(days[i%2]) {
+					t.Errorf("DecisionLogByID(%d) = %q at %v, %v", id, byID.Name, byID.CreatedAt, err)
+				}
+				byUID, err := s.DecisionLogByUID(ctx, fmt.Sprintf("uid-%d", id))
+				if err != nil || byUID.ID != id {
+					t.Errorf("DecisionLogByUID(uid-%d) = log %d, %v", id, byUID.ID, err)
+				}
+			}
+			next := []authz.DecisionLog{{Name: "log-next", Perm: "auth.view_user", Reason: authz.ReasonNoGrant, CreatedAt: days[1]}}
+			if err := s.WriteDecisionLogs(ctx, next); err != nil || next[0].ID <= 7 {
+				t.Fatalf("WriteDecisionLogs after the migration: id %d, %v, want an id after 7", next[0].ID, err)
+			}
+			if err := m.DownTo(ctx, 9); err != nil {
+				t.Fatal(err)
+			}
+			// This version's store needs 00010: the table as 00009 had it
+			// is read and written with SQL.
+			var back []string
+			if err := db.Gorm.Raw(`SELECT name FROM decision_logs ORDER BY id DESC`).Scan(&back).Error; err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"log-next", "log-7", "log-5", "log-3"}, back); diff != "" {
+				t.Errorf("logs after migrating down (-want +got):\n%s", diff)
+			}
+			var again int64
+			if err := db.Gorm.Raw(`INSERT INTO decision_logs (uid, name, permission, allowed, reason, entries)
+				VALUES ('uid-again', 'log-again', 'auth.view_user', FALSE, 'NO_GRANT', '[]') RETURNING id`).Scan(&again).Error; err != nil ||
+				again <= next[0].ID {
+				t.Fatalf("a log inserted after migrating down: id %d, %v, want an id after %d", again, err, next[0].ID)
 			}
 			if _, err := m.Up(ctx); err != nil {
 				t.Fatalf("Up after migrating down: %v", err)

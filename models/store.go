@@ -27,13 +27,17 @@ type Store struct {
 	dialect, url string
 	// revision is the pool of one connection of the revision's reads.
 	revision *sql.DB
+	// partitions are the days known to have a decision_logs partition
+	// (PostgreSQL; decisionlog_partitions.go).
+	partitions *partitionDays
 }
 
 var _ authz.Store = (*Store)(nil)
 
 // NewStore returns a store over db.
 func NewStore(db *DB) *Store {
-	return &Store{db: db.Gorm, sql: db.SQL(), dialect: db.Dialect, url: db.url, revision: db.revision}
+	return &Store{db: db.Gorm, sql: db.SQL(), dialect: db.Dialect, url: db.url, revision: db.revision,
+		partitions: &partitionDays{}}
 }
 
 // query runs a read with positional parameters ($1, $2, …, which both

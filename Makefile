@@ -47,7 +47,8 @@ bench-engine: ## Run the engine and directive go benchmarks (see docs/benchmarks
 # groups, 5,000 projects and 200,000 grants on PostgreSQL, each workload at
 # concurrency 32 for 20 s after a 5 s warm-up, with the server's defaults
 # (decision logs at verbosity 1: every check logged); then single checks
-# with decision logs off, with the cache off, and with both off.
+# with decision logs off, with the cache off, and with both off; then single
+# checks on the skewed shape (docs/benchmarks.md), with the cache on and off.
 # BENCH_DATABASE_URL names the PostgreSQL server on which each run creates
 # (and drops) its own database; GRANTS=1000000 gives the 1,000,000-grant
 # figures. BENCH_FLAGS adds load generator flags, such as -json FILE.
@@ -68,6 +69,8 @@ bench: build loadgen ## Measure the server under load on PostgreSQL: every workl
 	$(BENCH_RUN) -workload hasProjectPerm -server-env GRANTQL_DECISION_LOG_VERBOSITY=0
 	$(BENCH_RUN) -workload hasProjectPerm -cache-size 0 -server-env GRANTQL_DECISION_LOG_VERBOSITY=0
 	$(BENCH_RUN) -workload hasProjectPerm -cache-size 0
+	$(BENCH_RUN) -workload hasProjectPerm -shape skewed
+	$(BENCH_RUN) -workload hasProjectPerm -shape skewed -cache-size 0
 
 .PHONY: soak
 soak: build loadgen ## Run the 10-minute soak on PostgreSQL (mixed traffic, 5% writes) and judge it.

@@ -50,12 +50,25 @@ import (
 // PagesPerProject pages each, so that a guarded list of 100 pages has a
 // project to read from. Pages draw nothing from the generator, so adding
 // them leaves every other row of a seed as it was.
+//
+// Shape ShapeSkewed draws memberships and grants another way (see
+// skewedGrants); the default, ShapeUniform, is the one above.
 type BulkSpec struct {
 	Users, Groups, Projects, Grants int
 	MembershipsPerUser              int
 	PageProjects, PagesPerProject   int
 	Seed                            uint64
+	Shape                           string
+	// LargestGroupGrants is the project grants of the first group in the
+	// skewed shape; zero means bulkSkewLargestGroup.
+	LargestGroupGrants int
 }
+
+// The shapes of a bulk dataset.
+const (
+	ShapeUniform = "uniform"
+	ShapeSkewed  = "skewed"
+)
 
 // LargeBulkSpec is the dataset of docs/benchmarks.md and of the query
 // plans there: an organisation of 10,000 users in 500 teams (groups of
@@ -170,6 +183,10 @@ func (s BulkSpec) validate() error {
 		return errors.New("bulk load: grants need users or groups to hold them")
 	case s.PageProjects < 0 || s.PagesPerProject < 0:
 		return fmt.Errorf("bulk load: negative page count in %+v", s)
+	case s.Shape != "" && s.Shape != ShapeUniform && s.Shape != ShapeSkewed:
+		return fmt.Errorf("bulk load: unknown shape %q (want %q or %q)", s.Shape, ShapeUniform, ShapeSkewed)
+	case s.LargestGroupGrants < 0:
+		return fmt.Errorf("bulk load: negative LargestGroupGrants in %+v", s)
 	case s.PageProjects > s.Projects:
 		return fmt.Errorf("bulk load: %d projects with pages, but only %d projects", s.PageProjects, s.Projects)
 	}
@@ -237,7 +254,16 @@ func (s BulkSpec) generate(perms []Permission, base [4]int64, ppBase int64) (*bu
 	}
 	memberships := &bulkTable{name: "user_groups", columns: []string{"user_id", "group_id"}}
 	perUser := min(s.MembershipsPerUser, s.Groups)
+	skewed := s.Shape == ShapeSkewed
+	var memberCum []float64
+	if skewed {
+		memberCum = harmonicCum(s.Groups)
+	}
 	for i := range s.Users {
+		if skewed {
+			memberships.rows = append(memberships.rows, skewedMemberships(rng, memberCum, userBase+int64(i)+1, groupBase)...)
+			continue
+		}
 		chosen := make(map[int]bool, perUser)
 		for len(chosen) < perUser {
 			g := rng.intn(s.Groups)
@@ -282,6 +308,25 @@ func (s BulkSpec) generate(perms []Permission, base [4]int64, ppBase int64) (*bu
 		ppID                = map[[2]int64]int64{} // (project, permission) → project_permissions id
 		draws, made         int
 	)
+	// The skewed shape's first group takes its grants first, from a
+	// stream of its own, so that the rest of the dataset is the same
+	// whatever its size.
+	var skew *skewedDraws
+	if skewed && s.Groups > 0 && canProject {
+		skew = newSkewedDraws(s, len(projectPerms))
+		for _, slot := range skew.largest {
+			k := key{holder: groupBase + 1, project: projectBase + int64(slot/len(projectPerms)) + 1, perm: projectPerms[slot%len(projectPerms)]}
+			seenGroup[k] = true
+			made++
+			pp, ok := ppID[[2]int64{k.project, k.perm}]
+			if !ok {
+				pp = ppBase + int64(len(projectGrants.rows)) + 1
+				ppID[[2]int64{k.project, k.perm}] = pp
+				projectGrants.rows = append(projectGrants.rows, []any{pp, k.project, k.perm})
+			}
+			projectGroups.rows = append(projectGroups.rows, []any{pp, k.holder})
+		}
+	}
 	for made < s.Grants {
 		if draws++; draws > bulkMaxDrawsPerGrant*s.Grants {
 			return nil, fmt.Errorf("bulk load: found only %d distinct grants of %d in %d draws; %+v is too dense", made, s.Grants, draws-1, s)
@@ -298,6 +343,9 @@ func (s BulkSpec) generate(perms []Permission, base [4]int64, ppBase int64) (*bu
 		)
 		if byGroup {
 			holder = rng.intn(s.Groups)
+			if skew != nil {
+				holder = skew.group(rng)
+			}
 			k.holder = groupBase + int64(holder) + 1
 		} else {
 			holder = rng.intn(s.Users)
@@ -311,6 +359,9 @@ func (s BulkSpec) generate(perms []Permission, base [4]int64, ppBase int64) (*bu
 				home, window = groupHome[holder], min(bulkGroupWindow, s.Projects)
 			}
 			k.project = projectBase + int64((home+rng.intn(window))%s.Projects) + 1
+			if skew != nil {
+				k.project = projectBase + int64(skew.project(rng, byGroup)) + 1
+			}
 			k.perm = projectPerms[rng.intn(len(projectPerms))]
 		}
 		seen := seenUser

@@ -33,8 +33,15 @@ const (
 //     group_permissions by its primary key (group_id, permission_id);
 //   - project_permission_users by (user_id, project_permission_id), then
 //     project_permissions by primary key;
-//   - project_permission_groups by (group_id, project_permission_id), then
-//     project_permissions by primary key.
+//   - project_permissions of the asked projects by (project_id,
+//     permission_id, id) (an index-only scan on PostgreSQL), then for each,
+//     project_permission_groups by its primary key (project_permission_id,
+//     group_id) and user_groups by its primary key. The correlated
+//     subquery with LIMIT 1 keeps PostgreSQL's planner from starting at the
+//     user's groups instead: a group can hold tens of thousands of project
+//     grants, and a check must cost what the asked project holds, not what
+//     the user's groups hold elsewhere (docs/benchmarks.md, "Cold checks on
+//     skewed data").
 //
 // The grant branches do not look at the user's flags: an inactive user or
 // a superuser needs no grants, and readGrants drops the few such a user
@@ -72,9 +79,10 @@ SELECT 3, pp.project_id, pp.permission_id, NULL, NULL, NULL
  WHERE ppu.user_id = %[1]s AND pp.project_id IN (%[2]s)
 UNION ALL
 SELECT 4, pp.project_id, pp.permission_id, NULL, NULL, NULL
-  FROM user_groups ug JOIN project_permission_groups ppg ON ppg.group_id = ug.group_id
-  JOIN project_permissions pp ON pp.id = ppg.project_permission_id
- WHERE ug.user_id = %[1]s AND pp.project_id IN (%[2]s)`
+  FROM project_permissions pp
+ WHERE pp.project_id IN (%[2]s)
+   AND (SELECT 1 FROM project_permission_groups ppg JOIN user_groups ug ON ug.group_id = ppg.group_id
+         WHERE ppg.project_permission_id = pp.id AND ug.user_id = %[1]s LIMIT 1) IS NOT NULL`
 )
 
 // loadGrantsSQL returns the statement of a check of one user ($1) in n

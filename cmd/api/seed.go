@@ -79,6 +79,8 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&spec.PageProjects, "page-projects", defaultPageProjects, "projects that get pages")
 	fs.IntVar(&spec.PagesPerProject, "pages-per-project", defaultPagesPerProject, "pages in each of those projects")
 	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the dataset and the workload")
+	fs.StringVar(&spec.Shape, "shape", models.ShapeUniform, "shape of the dataset: uniform (groups' grants in a window of projects), or skewed (heavy-tailed groups and projects, users in 0-4 groups; docs/benchmarks.md)")
+	fs.IntVar(&spec.LargestGroupGrants, "largest-group-grants", 0, "project grants of the skewed shape's largest group (0: 5,000)")
 	fs.StringVar(&workloadPath, "workload", "", "write the load generator's workload to this JSON file")
 	fs.IntVar(&checks, "checks", defaultChecks, "checks in the workload, with their expected answers")
 	fs.IntVar(&tokens, "tokens", defaultTokens, "ordinary users who get an API token, as viewers in the workload")

@@ -66,6 +66,7 @@ type datasetFlags struct {
 	pageProjects, pagesPerProject                int
 	checks, tokens                               int
 	seed                                         uint64
+	shape                                        string
 }
 
 func (d datasetFlags) args() []string {
@@ -75,6 +76,7 @@ func (d datasetFlags) args() []string {
 		"--projects", n(d.projects), "--grants", n(d.grants),
 		"--page-projects", n(d.pageProjects), "--pages-per-project", n(d.pagesPerProject),
 		"--checks", n(d.checks), "--tokens", n(d.tokens), "--seed", strconv.FormatUint(d.seed, 10),
+		"--shape", d.shape,
 	}
 }
 
@@ -131,6 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.dataset.checks, "checks", 20000, "checks in the workload")
 	fs.IntVar(&o.dataset.tokens, "tokens", 200, "viewers (users with a token) in the workload")
 	fs.Uint64Var(&o.dataset.seed, "seed", 1, "seed of the dataset and the workload")
+	fs.StringVar(&o.dataset.shape, "shape", "uniform", "shape of the dataset: uniform, or skewed (heavy-tailed groups and projects; docs/benchmarks.md)")
 	fs.StringVar(&workloads, "workload", workloadHasProjectPerm, "comma-separated workloads, run one after the other on one server: "+strings.Join(workloadNames, ", "))
 	fs.IntVar(&o.concurrency, "concurrency", 32, "workers, each with one request in flight")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured time of each workload")

@@ -145,27 +145,7 @@ func TestShutdownKeepsEveryDecisionLog(t *testing.T) {
 			// project, with a token: all through GraphQL, as the admin.
 			c := newGQLClient(addr)
 			defer c.client.Transport.(*http.Transport).CloseIdleConnections()
-			var setup struct {
-				CreateUser     struct{ ID string }
-				CreateProject  struct{ ID string }
-				CreateAPIToken struct{ Token string } `json:"createApiToken"`
-			}
-			if err := c.post(admin, "", `mutation { createUser(input: {username: "prober"}) { id } createProject(name: "probes") { id } }`, nil, &setup); err != nil {
-				t.Fatalf("create the user and the project: %v", err)
-			}
-			user, project := setup.CreateUser.ID, setup.CreateProject.ID
-			var grant struct {
-				GrantProjectPerm struct{ Users []struct{ ID string } }
-			}
-			if err := c.post(admin, "", `mutation($p: ID!, $u: ID!) { grantProjectPerm(perm: "projects.view_page", project: $p, user: $u) { users { id } } }`,
-				map[string]any{"p": project, "u": user}, &grant); err != nil {
-				t.Fatalf("grant projects.view_page: %v", err)
-			}
-			if err := c.post(admin, "", `mutation($u: ID!) { createApiToken(user: $u, name: "probe") { token } }`,
-				map[string]any{"u": user}, &setup); err != nil {
-				t.Fatalf("create the user's token: %v", err)
-			}
-			token := setup.CreateAPIToken.Token
+			user, project, token := makeProber(t, c, admin)
 
 			const q = `query($p: ID!, $id: ID!) { check(input: {perm: "projects.view_page", project: $p, object: {type: "` +
 				probeType + `", id: $id}}) { allowed reason } }`
